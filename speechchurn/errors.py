@@ -1,0 +1,29 @@
+"""Named exceptions raised by library code. The CLI turns them into one-line messages."""
+
+
+class SpeechchurnError(Exception):
+    """Base class for every error speechchurn raises on purpose."""
+
+
+class AudioDecodeError(SpeechchurnError):
+    """An audio file could not be decoded (empty, truncated, not audio, ...)."""
+
+
+class ModelNotFoundError(SpeechchurnError):
+    """No offline source for the requested Whisper model."""
+
+
+class ModelChecksumError(SpeechchurnError):
+    """Assembled model weights do not match the recorded sha256."""
+
+
+class ConfigError(SpeechchurnError):
+    """A rules, lexicon or options file is invalid; the message names the key/row/file."""
+
+
+class ManifestError(SpeechchurnError):
+    """A manifest CSV is unreadable or has a bad row; the message names file, row, column."""
+
+
+class StoreError(SpeechchurnError):
+    """The result store in OUT_DIR is missing or unreadable."""
