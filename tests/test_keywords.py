@@ -1,0 +1,246 @@
+"""Keyword matching: exact/pinyin/fuzzy, overlaps, negation, role split, segmentation, caching."""
+
+from __future__ import annotations
+
+import jieba
+import pytest
+
+from speechchurn import keywords
+from speechchurn.keywords import (
+    DEFAULT_FUZZY_PAIRS,
+    MatchOptions,
+    find_hits,
+    fuzzy_key,
+    keyword_counts,
+    keyword_scores,
+    segment_text,
+)
+from speechchurn.lexicon import load_lexicons
+from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
+
+WATCHED = ("complaint", "churn_intent", "competitor")
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return load_lexicons()
+
+
+DEFAULT_OPTIONS = MatchOptions()
+
+
+def hits_for(text, lexicon, role=ROLE_CUSTOMER, options=DEFAULT_OPTIONS):
+    return find_hits([Segment(role, 1.0, 2.5, text)], lexicon, options)
+
+
+def only(hits, category):
+    return [h for h in hits if h.category == category]
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "term", "category", "kind"),
+    [
+        ("我要投诉你们", "投诉", "投诉", "complaint", "exact"),
+        ("我想携号转网", "携号转网", "携号转网", "churn_intent", "exact"),
+        ("這個月帳單不對", "帳單", "账单", "billing", "exact"),
+        ("我用的是连通的卡", "连通", "联通", "competitor", "pinyin"),
+        ("我想写号转网", "写号转网", "携号转网", "churn_intent", "pinyin"),
+        ("这个月的章单不对", "章单", "账单", "billing", "pinyin"),
+        ("我要办理消户", "消户", "销户", "churn_intent", "pinyin"),
+        ("我要消负", "消负", "销户", "churn_intent", "fuzzy"),
+        ("我想换运瘾商", "换运瘾商", "换运营商", "churn_intent", "fuzzy"),
+        ("携号 转网", "携号 转网", "携号转网", "churn_intent", "exact"),
+    ],
+)
+def test_match_kinds(lexicon, text, heard, term, category, kind):
+    hits = only(hits_for(text, lexicon), category)
+    assert [(h.heard, h.term, h.match) for h in hits] == [(heard, term, kind)]
+    hit = hits[0]
+    assert (hit.role, hit.start, hit.end, hit.snippet) == (ROLE_CUSTOMER, 1.0, 2.5, text)
+    assert 0 < hit.confidence <= 1.0
+    assert (hit.confidence == 1.0) == (kind == "exact")
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expected_kinds"),
+    [
+        ("我用的是连通的卡", MatchOptions(pinyin=False, fuzzy=False), []),
+        ("我用的是连通的卡", MatchOptions(fuzzy=False), ["pinyin"]),
+        ("我要消负", MatchOptions(fuzzy=False), []),
+        ("我要消负", MatchOptions(fuzzy_pairs=("n/l",)), []),
+        ("我要消负", MatchOptions(fuzzy_pairs=("h/f",)), ["fuzzy"]),
+    ],
+)
+def test_options_switch_matchers(lexicon, text, options, expected_kinds):
+    hits = [h for h in hits_for(text, lexicon, options=options) if h.category in WATCHED]
+    assert [h.match for h in hits] == expected_kinds
+
+
+def test_confidence_order(lexicon):
+    exact = only(hits_for("我要销户", lexicon), "churn_intent")[0]
+    pinyin = only(hits_for("我要消户", lexicon), "churn_intent")[0]
+    fuzzy = only(hits_for("我要消负", lexicon), "churn_intent")[0]
+    assert exact.confidence > pinyin.confidence > fuzzy.confidence
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("fu", "hu", True),
+        ("lang", "nan", True),
+        ("zhi", "zi", True),
+        ("chang", "can", True),
+        ("sheng", "sen", True),
+        ("xing", "xin", True),
+        ("xian", "xiang", True),
+        ("hu", "ku", False),
+        ("zhi", "ji", False),
+        ("tong", "tou", False),
+    ],
+)
+def test_fuzzy_key(a, b, same):
+    assert (fuzzy_key(a, DEFAULT_FUZZY_PAIRS) == fuzzy_key(b, DEFAULT_FUZZY_PAIRS)) is same
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "你们的服务很好，非常满意，谢谢",
+        "好的，我回头订一个。谢谢，再见。",
+        "请问我的流量还剩多少",
+        "我想问一下宽带怎么办理",
+        "一点心意请收下",
+        "学校发的校服挺好看",
+        "我名下有几张卡",
+        "沃尔玛旁边的营业厅几点开门",
+        "我想查一下这个月的余额",
+    ],
+)
+def test_no_false_watched_hits(lexicon, text):
+    assert [h.term for h in hits_for(text, lexicon) if h.category in WATCHED and not h.negated] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "negated"),
+    [
+        ("我不是要投诉", "complaint", True),
+        ("我不打算销户", "churn_intent", True),
+        ("我不想销户，就是问问", "churn_intent", True),
+        ("我也不会携号转网的", "churn_intent", True),
+        ("我要投诉", "complaint", False),
+        ("我对结果不满意", "complaint", False),
+        ("不用了，谢谢", "churn_intent", False),
+        ("信号不好我要销户", "churn_intent", False),
+        ("不行，我要投诉", "complaint", False),
+        ("你们是不是要我投诉", "complaint", False),
+        ("特别感谢你", "praise", False),
+        ("我对你们不是很满意", "praise", True),
+    ],
+)
+def test_negation(lexicon, text, category, negated):
+    hits = only(hits_for(text, lexicon), category)
+    assert len(hits) == 1
+    assert hits[0].negated is negated
+
+
+def test_negation_window_option(lexicon):
+    text = "我不是说现在就要投诉"
+    assert only(hits_for(text, lexicon), "complaint")[0].negated is False  # 不 is 7 chars away
+    wide = MatchOptions(negation_window=8)
+    assert only(hits_for(text, lexicon, options=wide), "complaint")[0].negated is True
+
+
+def test_negated_hits_not_counted(lexicon):
+    hits = hits_for("我不是要投诉", lexicon)
+    assert keyword_counts(hits, ["complaint"])["kw_complaint"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "terms"),
+    [
+        ("我非常满意", "praise", ["非常满意"]),  # 满意 inside 非常满意: counted once
+        ("我对结果非常不满意", "praise", []),  # 满意 inside the complaint term 不满意
+        ("家里没信号", "network", ["没信号"]),
+        ("中国移动的卡", "competitor", ["中国移动"]),
+        ("请您耐心等待", "praise", []),  # hold phrase, not praise
+        ("你们乱扣费", "billing", ["扣费"]),  # topic term inside a complaint term still counts
+    ],
+)
+def test_overlaps_not_double_counted(lexicon, text, category, terms):
+    assert [h.term for h in only(hits_for(text, lexicon), category)] == terms
+
+
+def test_role_split(lexicon):
+    segments = [
+        Segment(ROLE_AGENT, 0.0, 3.0, "非常抱歉，给您带来不便，请问有什么可以帮您"),
+        Segment(ROLE_AGENT, 3.0, 5.0, "您是要投诉吗？请您稍等"),
+        Segment(ROLE_CUSTOMER, 5.0, 8.0, "对，我要投诉，你们乱扣费"),
+    ]
+    hits = find_hits(segments, lexicon)
+    counts = keyword_counts(hits, lexicon.names)
+    assert counts["kw_complaint"] == 2
+    assert counts["kw_complaint_agent"] == 1
+    assert counts["kw_hold_agent"] == 1 and counts["kw_hold"] == 0
+    assert counts["kw_inquiry_agent"] == 1
+    assert counts["kw_billing"] == 1  # 扣费 inside 乱扣费
+    assert all(counts[f"kw_{c}"] == 0 for c in ("praise", "churn_intent", "competitor"))
+    assert {h.role for h in hits if h.start < 3.0} == {ROLE_AGENT}
+
+
+def test_counts_cover_every_category_and_mono(lexicon):
+    hits = hits_for("我要销户，转到联通", lexicon, role=ROLE_MIXED)
+    counts = keyword_counts(hits, lexicon.names)
+    assert set(counts) == {f"kw_{c}" for c in lexicon.names} | {f"kw_{c}_agent" for c in lexicon.names}
+    assert counts["kw_churn_intent"] == 1 and counts["kw_competitor"] == 1
+    assert sum(v for k, v in counts.items() if k.endswith("_agent")) == 0
+
+
+def test_keyword_scores_use_weights(lexicon):
+    scores = keyword_scores(hits_for("我要投诉", lexicon), lexicon)
+    assert scores["kwscore_complaint"] == lexicon.weight("complaint", "投诉")
+
+
+def test_long_segment_snippet_is_window(lexicon):
+    text = "嗯" * 100 + "我要投诉" + "啊" * 100
+    hit = only(hits_for(text, lexicon), "complaint")[0]
+    assert "我要投诉" in hit.snippet and len(hit.snippet) < len(text)
+
+
+def test_empty_segments(lexicon):
+    assert find_hits([Segment(ROLE_CUSTOMER, 0, 1, ""), Segment(ROLE_CUSTOMER, 1, 2, "，。")], lexicon) == []
+
+
+@pytest.mark.parametrize("term", ["携号转网", "换运营商", "服务很好", "乱扣费"])
+def test_jieba_keeps_lexicon_terms_whole(lexicon, term):
+    assert term in segment_text(f"我想{term}了", lexicon)
+
+
+def test_jieba_dictionary_loads_once(lexicon, monkeypatch):
+    built = []
+    real = jieba.Tokenizer
+
+    def counting_tokenizer(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    keywords.clear_caches()
+    monkeypatch.setattr(jieba, "Tokenizer", counting_tokenizer)
+    for _ in range(3):
+        find_hits([Segment(ROLE_CUSTOMER, 0, 1, "我想携号转网")], lexicon)
+        segment_text("我要销户", lexicon)
+    assert len(built) == 1
+    keywords.clear_caches()
+
+
+def test_no_sound_alike_watched_hits_on_labelled_praise_and_inquiry(lexicon):
+    """The benchmarks/keywords_fuzzy.py figure: pinyin/fuzzy complaint/churn/competitor hits on pos+neu."""
+    from pathlib import Path
+
+    from speechchurn.sentiment import read_labelled
+
+    data = Path(__file__).resolve().parent / "data" / "sentiment_utterances.tsv"
+    texts = [u.text for u in read_labelled(data) if u.label in ("pos", "neu")]
+    assert len(texts) >= 200
+    hits = find_hits([Segment(ROLE_CUSTOMER, 0.0, 1.0, t) for t in texts], lexicon)
+    sound = [(h.heard, h.term) for h in hits if h.category in WATCHED and h.match != "exact"]
+    assert sound == []
