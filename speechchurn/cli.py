@@ -237,35 +237,29 @@ def _print_summary(result, quiet: bool) -> None:
         typer.echo(f"  failed: {file}: {reason}", err=True)
 
 
+CALLER_TABLE_COLUMNS = ("caller", "tier", "score", "calls", "total_minutes", "last_call", "churn_risk",
+                        "warning_level")
+
+
 def _print_callers(graded) -> None:
+    """A compact table; the full explanation columns are in callers.csv."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Customers")
-    columns = [
-        c
-        for c in (
-            "caller",
-            "tier",
-            "score",
-            "calls",
-            "total_minutes",
-            "last_call",
-            "churn_risk",
-            "tier_reason",
-        )
-        if c in graded.columns
-    ]
+    table = Table(title="Customers (full reasons in callers.csv)")
+    columns = [c for c in CALLER_TABLE_COLUMNS if c in graded.columns]
     for column in columns:
-        table.add_column(column, overflow="fold")
-    for _, row in graded.iterrows():
+        table.add_column(column, no_wrap=column in ("caller", "last_call"))
+    for _, row in graded.sort_values(["tier", "score"], ascending=[True, False]).iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
-    Console().print(table)
+    Console(width=max(100, Console().width)).print(table)
 
 
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M")
     return str(value)
 
 
@@ -326,25 +320,31 @@ def _print_review(queue) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .review import review_table_rows
+
+    headers, rows = review_table_rows(queue)
     table = Table(title="Review queue", show_lines=True)
-    columns = [
-        c
-        for c in (
-            "caller",
-            "tier",
-            "churn_risk",
-            "warning_level",
-            "complaint_calls",
-            "risk_reason",
-            "evidence",
-        )
-        if c in queue.columns
-    ]
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for _, row in queue.iterrows():
-        table.add_row(*(_cell(row[c]) for c in columns))
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
+
+
+@app.command()
+def report(
+    out_dir: ExistingDir,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+) -> None:
+    """Write report.html (offline, self-contained) and callers.xlsx from an analyzed OUT_DIR."""
+    _setup_logging(False, False)
+    from .pipeline import write_reports
+
+    try:
+        html, workbook = write_reports(out_dir, title)
+    except SpeechchurnError as e:
+        raise _fail(str(e), _error_code(e)) from e
+    typer.echo(f"report: {html}\nworkbook: {workbook}")
 
 
 @models_app.command("list")

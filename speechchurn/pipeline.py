@@ -298,6 +298,7 @@ def analyze(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
     graded = grade(out_dir, grade_options or GradeOptions())
+    write_reports(out_dir)
     return AnalyzeResult(
         out_dir,
         total,
@@ -382,6 +383,13 @@ def grade(out_dir: Path, options: GradeOptions = GradeOptions()):
     review = build_review_queue(graded, load_evidence(out_dir), top=options.top)
     outputs.write_csv(review, out_dir / outputs.REVIEW_CSV)
     return graded
+
+
+def write_reports(out_dir: Path, title: str | None = None) -> tuple[Path, Path]:
+    """report.html and callers.xlsx from the exported outputs."""
+    from .report import write_report, write_workbook
+
+    return write_report(out_dir, title), write_workbook(out_dir)
 
 
 def _as_of_timestamp(as_of: dt.date | None, calls, timezone: str):

@@ -256,7 +256,8 @@ def _split_by_chunk(raw: RawSegment, role: str, clock) -> list[Segment]:
         return [_to_segment(raw, role, start, clock.get_original_time(raw.end, is_end=True), raw.text)]
     groups: dict[int, list[Word]] = {}
     for word in raw.words:
-        groups.setdefault(clock.get_chunk_index(word.start), []).append(word)
+        midpoint = (word.start + word.end) / 2  # a word belongs where most of it was spoken
+        groups.setdefault(clock.get_chunk_index(midpoint), []).append(word)
     return [
         _to_segment(
             raw,

@@ -56,3 +56,42 @@ def base_ct2(model_home) -> Path:
     from speechchurn.models import install_model
 
     return install_model("base")
+
+
+class FakeEngine:
+    """Stands in for Whisper where a test is about the batch, not the words: one fixed line per chunk."""
+
+    name = "fake"
+
+    def __init__(self, text: str = "我要投诉，你们乱扣费，我要销户"):
+        self.text, self.decodes = text, 0
+
+    def decode(self, samples):
+        from speechchurn.transcribe import RawSegment
+
+        self.decodes += 1
+        return [RawSegment(0.0, min(2.0, len(samples) / 16_000), self.text, -0.2, 0.01)]
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Patch the engine loader so the pipeline transcribes with FakeEngine (no model)."""
+    import speechchurn.transcribe as transcribe
+
+    engine = FakeEngine()
+    monkeypatch.setattr(transcribe, "load_engine", lambda options: engine)
+    return engine
+
+
+@pytest.fixture
+def calls_dir(tmp_path, samples_dir) -> Path:
+    """Three sample calls from two customers copied into a scratch folder."""
+    import shutil
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    names = sorted(p.name for p in samples_dir.glob("*.wav"))
+    chosen = [n for n in names if "13812345601" in n][:2] + [n for n in names if "13998765402" in n][:1]
+    for name in chosen:
+        shutil.copy(samples_dir / name, folder / name)
+    return folder

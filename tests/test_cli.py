@@ -1,0 +1,118 @@
+"""The CLI through typer's CliRunner: help, each command, bad paths, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from speechchurn import cli
+from speechchurn.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--help"], ["analyze", "--help"], ["grade", "--help"], ["review", "--help"], ["report", "--help"],
+     ["models", "--help"], ["models", "list", "--help"], ["models", "install", "--help"],
+     ["models", "convert", "--help"]],
+)
+def test_help(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code in (0, 2) if not args else result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_help_is_instant_and_imports_no_heavy_modules():
+    code = (
+        "import sys; import speechchurn.cli; "
+        "heavy = [m for m in ('torch', 'whisper', 'ctranslate2', 'faster_whisper', 'pandas', 'av') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "/no/such/dir", "--out", "x"], "does not exist"),
+        (["grade", "/no/such/out"], "does not exist"),
+        (["review", "/no/such/out"], "does not exist"),
+        (["report", "/no/such/out"], "does not exist"),
+        (["analyze", ".", "--out", "x", "--channels", "left,right"], "--channels"),
+        (["analyze", ".", "--out", "x", "--engine", "kaldi"], "unknown engine"),
+        (["analyze", ".", "--out", "x", "--executor", "dask"], "--scheduler"),
+        (["analyze", ".", "--out", "x", "--as-of", "2026-13-40"], "YYYY-MM-DD"),
+        (["models", "install", "tiny-imaginary"], "unknown bundled model"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code in (cli.EXIT_USAGE, cli.EXIT_ERROR)
+    assert message in result.output
+
+
+def test_usage_exit_code_is_2_for_bad_path():
+    assert runner.invoke(app, ["analyze", "/no/such/dir", "--out", "x"]).exit_code == cli.EXIT_USAGE
+
+
+def test_analyze_grade_review_report(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
+    assert result.exit_code == cli.EXIT_OK, result.output
+    assert "3 done" in result.output and "13812345601" in result.output
+    for name in ("calls.csv", "callers.csv", "review.csv", "errors.csv", "transcripts.jsonl", "evidence.jsonl",
+                 "report.html", "callers.xlsx"):
+        assert (out / name).is_file(), name
+    again = runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
+    assert "3 skipped (cached)" in again.output
+    graded = runner.invoke(app, ["grade", str(out), "--as-of", "2027-06-01"])
+    assert graded.exit_code == 0 and "graded 2 customers" in graded.output
+    assert "silent" in graded.output, "as of mid-2027 both customers have been silent > 90 days"
+    review = runner.invoke(app, ["review", str(out), "--top", "5"])
+    assert review.exit_code == 0 and "review queue" in review.output
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 0 and "report.html" in report.output
+
+
+def test_partial_failure_exits_3(calls_dir, tmp_path, fake_engine):
+    (calls_dir / "broken.wav").write_bytes(b"RIFF....garbage")
+    result = runner.invoke(app, ["analyze", str(calls_dir), "--out", str(tmp_path / "out")])
+    assert result.exit_code == cli.EXIT_PARTIAL
+    assert "1 failed" in result.output and "broken.wav" in result.output
+
+
+def test_grade_without_store_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["grade", str(tmp_path)])
+    assert result.exit_code == cli.EXIT_ERROR
+    assert result.output.strip().startswith("error:") and "analyze" in result.output
+
+
+def test_review_without_callers(tmp_path):
+    result = runner.invoke(app, ["review", str(tmp_path)])
+    assert result.exit_code == cli.EXIT_USAGE and "callers.csv" in result.output
+
+
+def test_bad_rules_file_names_the_key(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[score.weights]\nminutes_3d = 1.0\n', encoding="utf-8")
+    result = runner.invoke(app, ["grade", str(out), "--rules", str(rules)])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "minutes_3d" in result.output
+
+
+def test_models_list_and_convert_errors(tmp_path, model_home):
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 0 and "base:" in listed.output and str(model_home) in listed.output
+    shutil.rmtree(tmp_path / "empty", ignore_errors=True)
+    (tmp_path / "empty").mkdir()
+    converted = runner.invoke(app, ["models", "convert", str(tmp_path / "empty"), str(tmp_path / "x.pt")])
+    assert converted.exit_code == cli.EXIT_ERROR and "cannot convert" in converted.output

@@ -1,0 +1,125 @@
+"""The analyze batch: outputs, transcript cache, incremental runs, bad input (fake engine)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import wave
+from dataclasses import replace
+
+import pytest
+
+from speechchurn import outputs
+from speechchurn.pipeline import AnalyzeOptions, GradeOptions, analyze, grade
+from speechchurn.store import Store
+from speechchurn.transcribe import TranscribeOptions
+
+REQUIRED_CALL_COLUMNS = ["file", "caller", "agent", "direction", "started_at", "duration_s", "transfers",
+                         "sentiment_mean", "non_talk_s", "talk_s_agent", "talk_s_customer"]
+REQUIRED_CALLER_COLUMNS = ["caller", "calls", "total_minutes", "first_call", "last_call", "score", "tier",
+                           "tier_reason"]
+
+
+def test_outputs_follow_the_contract(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    result = analyze(calls_dir, out)
+    assert (result.done, result.failed, result.cached) == (3, 0, 0)
+    calls = outputs.read_csv(out / "calls.csv")
+    assert list(calls.columns[: len(REQUIRED_CALL_COLUMNS[:8])]) == REQUIRED_CALL_COLUMNS[:8]
+    assert set(REQUIRED_CALL_COLUMNS) <= set(calls.columns)
+    assert {f"kw_{c}" for c in ("complaint", "churn_intent", "billing", "praise")} <= set(calls.columns)
+    assert (calls["kw_complaint"] >= 1).all(), "the fake line says 投诉 on every customer chunk"
+    callers = outputs.read_csv(out / "callers.csv")
+    assert set(REQUIRED_CALLER_COLUMNS) <= set(callers.columns)
+    assert sorted(callers["caller"]) == ["13812345601", "13998765402"]
+    for name in ("calls.csv", "callers.csv", "review.csv", "errors.csv"):
+        assert (out / name).read_bytes().startswith(b"\xef\xbb\xbf"), f"{name} must carry a UTF-8 BOM"
+    lines = (out / "transcripts.jsonl").read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[0])
+    assert record["segments"] and {"role", "start", "end", "text"} <= set(record["segments"][0])
+    starts = [s["start"] for s in record["segments"]]
+    assert starts == sorted(starts)
+
+
+def test_rerun_transcribes_nothing(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    analyze(calls_dir, out)
+    first = fake_engine.decodes
+    result = analyze(calls_dir, out)
+    assert (result.done, result.cached) == (0, 3)
+    assert fake_engine.decodes == first
+
+
+def test_changed_file_is_reprocessed_and_deleted_file_drops_out(calls_dir, tmp_path, fake_engine, samples_dir):
+    out = tmp_path / "out"
+    analyze(calls_dir, out)
+    files = sorted(calls_dir.glob("*.wav"))
+    other = next(p for p in sorted(samples_dir.glob("*.wav")) if p.name not in {f.name for f in files})
+    shutil.copy(other, files[0])  # same name, new content
+    files[1].unlink()
+    before = fake_engine.decodes
+    result = analyze(calls_dir, out)
+    assert (result.done, result.cached, result.total) == (1, 1, 2)
+    assert fake_engine.decodes > before
+    calls = outputs.read_csv(out / "calls.csv")
+    assert sorted(calls["file"]) == sorted(p.name for p in calls_dir.glob("*.wav"))
+
+
+def test_option_change_retranscribes_but_feature_change_reuses_transcripts(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    analyze(calls_dir, out)
+    n = fake_engine.decodes
+    result = analyze(calls_dir, out, AnalyzeOptions(non_talk_min_s=2.0))
+    assert result.done == 3 and fake_engine.decodes == n, "features recomputed from cached transcripts"
+    result = analyze(calls_dir, out, AnalyzeOptions(transcribe=TranscribeOptions(beam_size=2)))
+    assert result.done == 3 and fake_engine.decodes > n
+
+
+def _write_wav(path, frames: bytes, channels=2, rate=8000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+BAD_INPUTS = {
+    "empty.wav": lambda p: p.write_bytes(b""),
+    "notes.wav": lambda p: p.write_text("这不是音频文件\n" * 50, encoding="utf-8"),
+    "zero.wav": lambda p: _write_wav(p, b""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_file_is_recorded_and_the_batch_goes_on(name, calls_dir, tmp_path, fake_engine):
+    BAD_INPUTS[name](calls_dir / name)
+    (calls_dir / "readme.txt").write_text("not audio")
+    out = tmp_path / "out"
+    result = analyze(calls_dir, out)
+    assert (result.done, result.failed, result.ignored) == (3, 1, 1)
+    errors = outputs.read_csv(out / "errors.csv")
+    assert list(errors["file"]) == [name]
+    assert errors["reason"].iloc[0].startswith(name)
+    assert len(outputs.read_csv(out / "calls.csv")) == 3
+
+
+def test_grade_matches_analyze_and_needs_a_store(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    result = analyze(calls_dir, out)
+    regraded = grade(out, GradeOptions())
+    assert regraded.reset_index(drop=True).equals(result.graded.reset_index(drop=True))
+    with pytest.raises(Exception, match="no result store"):
+        grade(tmp_path / "empty", GradeOptions())
+
+
+def test_store_commits_each_file(calls_dir, tmp_path, fake_engine):
+    out = tmp_path / "out"
+    analyze(calls_dir, out)
+    with Store(out) as store:
+        assert store.status_counts() == {"done": 3}
+        assert len(store.call_rows()) == 3
+
+
+def test_missing_audio_dir_is_an_error(tmp_path):
+    with pytest.raises(Exception, match="not a folder"):
+        analyze(tmp_path / "nope", tmp_path / "out", replace(AnalyzeOptions()))
