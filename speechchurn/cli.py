@@ -237,8 +237,16 @@ def _print_summary(result, quiet: bool) -> None:
         typer.echo(f"  failed: {file}: {reason}", err=True)
 
 
-CALLER_TABLE_COLUMNS = ("caller", "tier", "score", "calls", "total_minutes", "last_call", "churn_risk",
-                        "warning_level")
+CALLER_TABLE_COLUMNS = (
+    "caller",
+    "tier",
+    "score",
+    "calls",
+    "total_minutes",
+    "last_call",
+    "churn_risk",
+    "warning_level",
+)
 
 
 def _print_callers(graded) -> None:

@@ -17,9 +17,18 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--help"], ["analyze", "--help"], ["grade", "--help"], ["review", "--help"], ["report", "--help"],
-     ["models", "--help"], ["models", "list", "--help"], ["models", "install", "--help"],
-     ["models", "convert", "--help"]],
+    [
+        [],
+        ["--help"],
+        ["analyze", "--help"],
+        ["grade", "--help"],
+        ["review", "--help"],
+        ["report", "--help"],
+        ["models", "--help"],
+        ["models", "list", "--help"],
+        ["models", "install", "--help"],
+        ["models", "convert", "--help"],
+    ],
 )
 def test_help(args):
     result = runner.invoke(app, args)
@@ -67,8 +76,16 @@ def test_analyze_grade_review_report(calls_dir, tmp_path, fake_engine):
     result = runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
     assert result.exit_code == cli.EXIT_OK, result.output
     assert "3 done" in result.output and "13812345601" in result.output
-    for name in ("calls.csv", "callers.csv", "review.csv", "errors.csv", "transcripts.jsonl", "evidence.jsonl",
-                 "report.html", "callers.xlsx"):
+    for name in (
+        "calls.csv",
+        "callers.csv",
+        "review.csv",
+        "errors.csv",
+        "transcripts.jsonl",
+        "evidence.jsonl",
+        "report.html",
+        "callers.xlsx",
+    ):
         assert (out / name).is_file(), name
     again = runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
     assert "3 skipped (cached)" in again.output
@@ -103,7 +120,7 @@ def test_bad_rules_file_names_the_key(calls_dir, tmp_path, fake_engine):
     out = tmp_path / "out"
     runner.invoke(app, ["analyze", str(calls_dir), "--out", str(out)])
     rules = tmp_path / "rules.toml"
-    rules.write_text('[score.weights]\nminutes_3d = 1.0\n', encoding="utf-8")
+    rules.write_text("[score.weights]\nminutes_3d = 1.0\n", encoding="utf-8")
     result = runner.invoke(app, ["grade", str(out), "--rules", str(rules)])
     assert result.exit_code == cli.EXIT_USAGE
     assert "minutes_3d" in result.output

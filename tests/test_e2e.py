@@ -69,8 +69,9 @@ def test_converted_checkpoint_agrees_with_faster_whisper(name, samples_dir, mode
     audio = decode_audio(samples_dir / name)
     texts = {}
     for engine in ("faster-whisper", "openai-whisper"):
-        options = TranscribeOptions(engine=engine, beam_size=1, temperatures=(0.0,), cpu_threads=2,
-                                    compute_type="float32")
+        options = TranscribeOptions(
+            engine=engine, beam_size=1, temperatures=(0.0,), cpu_threads=2, compute_type="float32"
+        )
         texts[engine] = _bare("".join(s.text for s in transcribe_audio(audio, options)))
     matcher = difflib.SequenceMatcher(None, texts["faster-whisper"], texts["openai-whisper"], autojunk=False)
     assert matcher.ratio() >= 0.90, texts

@@ -14,10 +14,29 @@ from speechchurn.pipeline import AnalyzeOptions, GradeOptions, analyze, grade
 from speechchurn.store import Store
 from speechchurn.transcribe import TranscribeOptions
 
-REQUIRED_CALL_COLUMNS = ["file", "caller", "agent", "direction", "started_at", "duration_s", "transfers",
-                         "sentiment_mean", "non_talk_s", "talk_s_agent", "talk_s_customer"]
-REQUIRED_CALLER_COLUMNS = ["caller", "calls", "total_minutes", "first_call", "last_call", "score", "tier",
-                           "tier_reason"]
+REQUIRED_CALL_COLUMNS = [
+    "file",
+    "caller",
+    "agent",
+    "direction",
+    "started_at",
+    "duration_s",
+    "transfers",
+    "sentiment_mean",
+    "non_talk_s",
+    "talk_s_agent",
+    "talk_s_customer",
+]
+REQUIRED_CALLER_COLUMNS = [
+    "caller",
+    "calls",
+    "total_minutes",
+    "first_call",
+    "last_call",
+    "score",
+    "tier",
+    "tier_reason",
+]
 
 
 def test_outputs_follow_the_contract(calls_dir, tmp_path, fake_engine):
@@ -50,7 +69,9 @@ def test_rerun_transcribes_nothing(calls_dir, tmp_path, fake_engine):
     assert fake_engine.decodes == first
 
 
-def test_changed_file_is_reprocessed_and_deleted_file_drops_out(calls_dir, tmp_path, fake_engine, samples_dir):
+def test_changed_file_is_reprocessed_and_deleted_file_drops_out(
+    calls_dir, tmp_path, fake_engine, samples_dir
+):
     out = tmp_path / "out"
     analyze(calls_dir, out)
     files = sorted(calls_dir.glob("*.wav"))
