@@ -152,7 +152,7 @@ def analyze(
     )
     result = _run_analyze(audio_dir, out, options, grading, quiet)
     _print_summary(result, quiet)
-    raise typer.Exit(EXIT_PARTIAL if result.failed else EXIT_OK)
+    raise typer.Exit(EXIT_PARTIAL if result.failed or result.problems else EXIT_OK)
 
 
 def _run_analyze(audio_dir, out, options, grading, quiet):
@@ -235,6 +235,10 @@ def _print_summary(result, quiet: bool) -> None:
     )
     for file, reason in result.failures[:10]:
         typer.echo(f"  failed: {file}: {reason}", err=True)
+    for problem in result.problems[:10]:
+        typer.echo(f"  manifest: {problem}", err=True)
+    if len(result.failures) + len(result.problems) > 20:
+        typer.echo(f"  ... all listed in {result.out_dir / 'errors.csv'}", err=True)
 
 
 CALLER_TABLE_COLUMNS = (

@@ -101,6 +101,7 @@ class AnalyzeResult:
     wall_s: float
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     graded: object = None  # pandas DataFrame of graded customers
+    problems: tuple[str, ...] = ()  # manifest rows that were skipped or point at missing files
 
 
 def discover(audio_dir: Path) -> tuple[list[Path], int]:
@@ -238,13 +239,18 @@ def plan_jobs(audio_dir: Path, store: Store, options: AnalyzeOptions) -> tuple[l
 
 
 def _record_manifest_problems(store: Store, manifest, names: dict) -> None:
-    if manifest is None:
-        return
-    for problem in manifest.problems:
+    """Bad manifest rows and rows naming missing files go to errors.csv; the batch goes on."""
+    problems = list(manifest.problems) if manifest is not None else []
+    if manifest is not None:
+        missing = sorted(set(manifest.rows) - {Path(n).name for n in names})
+        problems += [f"{manifest.path}: row for {file!r} points at a missing file" for file in missing]
+    for problem in problems:
         log.warning("manifest: %s", problem)
-    for file in sorted(set(manifest.rows) - set(names)):
-        log.warning("manifest row points at a missing file: %s", file)
-        store.record_failure(file, None, f"manifest row points at a missing file: {file}")
+    store.set_meta("manifest_problems", json.dumps(problems, ensure_ascii=False))
+
+
+def manifest_problems(store: Store) -> list[str]:
+    return json.loads(store.get_meta("manifest_problems") or "[]")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -297,6 +303,7 @@ def analyze(
                 _notify(on_progress, Progress(result[0], "failed", i, total, 0.0, result[1]))
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
+        problems = tuple(manifest_problems(store))
     graded = grade(out_dir, grade_options or GradeOptions())
     write_reports(out_dir)
     return AnalyzeResult(
@@ -309,6 +316,7 @@ def analyze(
         time.monotonic() - started,
         failures,
         graded,
+        problems,
     )
 
 
@@ -333,8 +341,9 @@ def export_outputs(store: Store, out_dir: Path) -> None:
         out_dir / outputs.TRANSCRIPTS_JSONL,
     )
     outputs.write_jsonl(store.evidence_rows(), out_dir / outputs.EVIDENCE_JSONL)
-    errors = pd.DataFrame(store.failures(), columns=["file", "reason"])
-    outputs.write_csv(errors, out_dir / outputs.ERRORS_CSV)
+    rows = [(file, "file", reason) for file, reason in store.failures()]
+    rows += [(problem.split(": ", 1)[0], "manifest", problem) for problem in manifest_problems(store)]
+    outputs.write_csv(pd.DataFrame(rows, columns=["file", "stage", "reason"]), out_dir / outputs.ERRORS_CSV)
 
 
 @dataclass(frozen=True)

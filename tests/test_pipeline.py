@@ -144,3 +144,30 @@ def test_store_commits_each_file(calls_dir, tmp_path, fake_engine):
 def test_missing_audio_dir_is_an_error(tmp_path):
     with pytest.raises(Exception, match="not a folder"):
         analyze(tmp_path / "nope", tmp_path / "out", replace(AnalyzeOptions()))
+
+
+def test_manifest_problems_go_to_errors_csv_and_the_batch_goes_on(calls_dir, tmp_path, fake_engine):
+    files = sorted(p.name for p in calls_dir.glob("*.wav"))
+    manifest = tmp_path / "manifest.csv"
+    rows = [
+        "file,caller,agent,direction,started_at,transfers,plan",
+        f"{files[0]},138 1234 5601,A001,in,2026-11-02 09:30:12,0,畅享套餐",
+        f"{files[0]},13812345601,A001,in,2026-11-02 09:30:12,0,畅享套餐",  # duplicate
+        f"{files[1]},+86 138-1234-5601,A002,呼入,2026/11/10 14:30,,畅享套餐",
+        f"{files[2]},13998765402,A003,in,不是日期,1,",  # unparseable date: falls back to the file name
+        "missing.wav,13700000000,A004,out,2026-11-01 10:00:00,0,",
+    ]
+    manifest.write_bytes("\n".join(rows).encode("gbk"))  # as exported by Excel on a Chinese desktop
+    out = tmp_path / "out"
+    result = analyze(calls_dir, out, AnalyzeOptions(manifest=manifest))
+    assert result.done == 3 and result.failed == 0 and len(result.problems) == 3
+    errors = outputs.read_csv(out / "errors.csv")
+    reasons = " | ".join(errors["reason"])
+    assert set(errors["stage"]) == {"manifest"}
+    assert "row 3" in reasons and "duplicate" in reasons
+    assert "row 5" in reasons and "started_at" in reasons
+    assert "missing.wav" in reasons
+    calls = outputs.read_csv(out / "calls.csv").set_index("file")
+    assert calls.loc[files[0], "caller"] == "13812345601" and calls.loc[files[0], "plan"] == "畅享套餐"
+    assert calls.loc[files[1], "caller"] == "13812345601" and calls.loc[files[1], "agent"] == "A002"
+    assert calls.loc[files[2], "meta_source"] == "filename"

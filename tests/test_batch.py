@@ -1,0 +1,139 @@
+"""Batch survival: SIGKILL mid-batch then resume, Ctrl-C, and the Dask executor on loopback."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from speechchurn.pipeline import AnalyzeOptions, analyze
+
+FAKE_CLI = Path(__file__).resolve().parent / "fake_analyze.py"
+COMPARED_OUTPUTS = (
+    "calls.csv",
+    "callers.csv",
+    "review.csv",
+    "transcripts.jsonl",
+    "evidence.jsonl",
+    "errors.csv",
+)
+DONE_POLL_S = 0.2  # s between store polls
+KILL_DEADLINE_S = 120.0  # s to wait for the first file to finish
+
+
+def _fake_cli(delay_s: float, *args: str) -> list[str]:
+    return [sys.executable, str(FAKE_CLI), str(delay_s), *args]
+
+
+def _done_count(out: Path) -> int:
+    try:
+        with sqlite3.connect(out / "speechchurn.db", timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM files WHERE status = 'done'").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return 0
+
+
+def _wait_for_done(out: Path, n: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + KILL_DEADLINE_S
+    while _done_count(out) < n:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no file finished in time"
+        time.sleep(DONE_POLL_S)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in COMPARED_OUTPUTS}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, samples_dir):
+    """Reference outputs of an uninterrupted run over three sample calls."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("batch_calls")
+    for path in sorted(samples_dir.glob("*.wav"))[:3]:
+        shutil.copy(path, folder / path.name)
+    out = tmp_path_factory.mktemp("batch_reference")
+    subprocess.run(_fake_cli(0, "analyze", str(folder), "--out", str(out), "-q"), check=True)
+    return folder, _outputs(out)
+
+
+def test_sigkill_mid_batch_then_resume_gives_identical_outputs(uninterrupted, tmp_path):
+    folder, reference = uninterrupted
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_fake_cli(0.7, "analyze", str(folder), "--out", str(out), "-q"))
+    _wait_for_done(out, 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished_before = _done_count(out)
+    assert 1 <= finished_before < 3
+    resumed = subprocess.run(
+        _fake_cli(0, "analyze", str(folder), "--out", str(out)), capture_output=True, text=True, check=True
+    )
+    assert f"{3 - finished_before} done, {finished_before} skipped (cached)" in resumed.stdout
+    assert _outputs(out) == reference
+
+
+def test_ctrl_c_stops_cleanly_with_a_resume_hint(uninterrupted, tmp_path):
+    folder, reference = uninterrupted
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        _fake_cli(0.7, "analyze", str(folder), "--out", str(out), "-q"), stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_done(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in stderr
+    with sqlite3.connect(out / "speechchurn.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    subprocess.run(_fake_cli(0, "analyze", str(folder), "--out", str(out), "-q"), check=True)
+    assert _outputs(out) == reference
+
+
+def test_dask_executor_matches_a_local_run(calls_dir, tmp_path, fake_engine):
+    distributed = pytest.importorskip("distributed")
+    local = analyze(calls_dir, tmp_path / "local")
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=":0",
+    ) as cluster:
+        options = AnalyzeOptions(executor="dask", scheduler=cluster.scheduler_address)
+        remote = analyze(calls_dir, tmp_path / "dask", options)
+    assert remote.done == local.done == 3
+    for name in COMPARED_OUTPUTS:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_unreachable_scheduler_is_a_clear_error(calls_dir, tmp_path, fake_engine):
+    pytest.importorskip("distributed")
+    from speechchurn.errors import SpeechchurnError
+
+    options = AnalyzeOptions(executor="dask", scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(SpeechchurnError, match="cannot reach Dask scheduler"):
+        analyze(calls_dir, tmp_path / "out", options)
+
+
+@pytest.mark.slow
+def test_two_local_workers_match_one(tmp_path, samples_dir, model_home):
+    """Real model: worker processes load it once each and give the same transcripts as one process."""
+    import shutil
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for path in sorted(samples_dir.glob("*.wav"))[:2]:
+        shutil.copy(path, folder / path.name)
+    one = analyze(folder, tmp_path / "one", AnalyzeOptions(workers=1))
+    two = analyze(folder, tmp_path / "two", AnalyzeOptions(workers=2))
+    assert one.done == two.done == 2
+    for name in ("transcripts.jsonl", "calls.csv"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
