@@ -7,6 +7,7 @@ client writes to the result store.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -17,12 +18,14 @@ from .errors import SpeechchurnError
 
 log = logging.getLogger("speechchurn")
 
+MAX_IN_FLIGHT = 64  # files submitted but not finished; bounds the client's memory for audio bytes
+
 
 class ClusterError(SpeechchurnError):
     """The Dask scheduler could not be reached or used."""
 
 
-def run_remote(job, audio: bytes, options):
+def run_remote(job, audio: bytes, options, lexicon):
     """Worker side: materialise the audio in a temp file and run the normal per-file work."""
     from .pipeline import run_job
 
@@ -30,13 +33,13 @@ def run_remote(job, audio: bytes, options):
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
         handle.write(audio)
         handle.flush()
-        return run_job(replace(job, path=Path(handle.name)), options)
+        return run_job(replace(job, path=Path(handle.name)), options, lexicon)
 
 
 def run_on_dask(jobs: Sequence, options) -> Iterator:
-    """Submit every job to the scheduler and yield results as they complete."""
+    """Submit jobs to the scheduler, at most MAX_IN_FLIGHT at a time, and yield results as they complete."""
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
     except ImportError as e:
         raise ClusterError("--executor dask needs the dask extra: pip install 'speechchurn[dask]'") from e
     try:
@@ -44,12 +47,33 @@ def run_on_dask(jobs: Sequence, options) -> Iterator:
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"cannot reach Dask scheduler {options.scheduler}: {e}") from e
     try:
-        futures = [client.submit(run_remote, job, job.path.read_bytes(), options, pure=False) for job in jobs]
-        by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
-        for future in as_completed(futures):
-            yield _result(future, by_key[future.key])
+        yield from _stream(client, list(jobs), options)
     finally:
         client.close()
+
+
+def _stream(client, jobs: list, options) -> Iterator:
+    """Keep a bounded window of jobs in flight so the client never holds every file's bytes at once."""
+    from dask.distributed import as_completed
+
+    from .lexicon import load_lexicons
+
+    # the lexicon is loaded here and sent once, so a --lexicons folder need not exist on the workers
+    lexicon = client.scatter(load_lexicons(options.lexicons), broadcast=True)
+    pending = iter(jobs)
+    by_key = {}
+
+    def submit(job):
+        future = client.submit(run_remote, job, job.path.read_bytes(), options, lexicon, pure=False)
+        by_key[future.key] = job
+        return future
+
+    window = as_completed([submit(job) for job in itertools.islice(pending, MAX_IN_FLIGHT)])
+    for future in window:
+        yield _result(future, by_key.pop(future.key))
+        following = next(pending, None)
+        if following is not None:
+            window.add(submit(following))
 
 
 def _result(future, job):

@@ -137,7 +137,7 @@ def _meta_dict(meta) -> dict:
 # --- per-file work (runs in workers) ------------------------------------------------------------
 
 
-def process_file(job: FileJob, options: AnalyzeOptions) -> CallRecord:
+def process_file(job: FileJob, options: AnalyzeOptions, lexicon=None) -> CallRecord:
     """Decode, transcribe (unless cached), and compute every per-call feature of one file."""
     from .acoustics import AcousticsOptions, measure_call
     from .keywords import find_hits, keyword_counts
@@ -149,7 +149,7 @@ def process_file(job: FileJob, options: AnalyzeOptions) -> CallRecord:
     segments = job.cached_segments
     if segments is None:
         segments = tuple(transcribe_audio(audio, options.transcribe))
-    lexicon = load_lexicons(options.lexicons)
+    lexicon = lexicon or load_lexicons(options.lexicons)
     hits = find_hits(segments, lexicon)
     acoustic = measure_call(
         audio.channels,
@@ -192,10 +192,10 @@ def _call_row(job: FileJob, acoustic: dict, sentiment: dict, counts: dict) -> di
     return ordered
 
 
-def run_job(job: FileJob, options: AnalyzeOptions) -> CallRecord | tuple[str, str]:
+def run_job(job: FileJob, options: AnalyzeOptions, lexicon=None) -> CallRecord | tuple[str, str]:
     """Process one file; a failure comes back as (file, reason) instead of raising."""
     try:
-        return process_file(job, options)
+        return process_file(job, options, lexicon)
     except SpeechchurnError as e:
         return job.file, str(e)
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch

@@ -96,8 +96,11 @@ def test_ctrl_c_stops_cleanly_with_a_resume_hint(uninterrupted, tmp_path):
     assert _outputs(out) == reference
 
 
-def test_dask_executor_matches_a_local_run(calls_dir, tmp_path, fake_engine):
+def test_dask_executor_matches_a_local_run(calls_dir, tmp_path, fake_engine, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    import speechchurn.distributed
+
+    monkeypatch.setattr(speechchurn.distributed, "MAX_IN_FLIGHT", 2)  # 3 files: exercises the refill
     local = analyze(calls_dir, tmp_path / "local")
     with distributed.LocalCluster(
         n_workers=1,
