@@ -133,3 +133,42 @@ def test_models_list_and_convert_errors(tmp_path, model_home):
     (tmp_path / "empty").mkdir()
     converted = runner.invoke(app, ["models", "convert", str(tmp_path / "empty"), str(tmp_path / "x.pt")])
     assert converted.exit_code == cli.EXIT_ERROR and "cannot convert" in converted.output
+
+
+def test_roster_lexicons_and_channel_swap(calls_dir, tmp_path, fake_engine):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "caller,plan,tenure_months\n13812345601,畅享,36\n139-0000-0000,基础,3\n", encoding="utf-8-sig"
+    )
+    extra = tmp_path / "lex"
+    extra.mkdir()
+    (extra / "refund.txt").write_text("# refunds\n退款\n乱扣费 2.0\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(calls_dir),
+            "--out",
+            str(out),
+            "--customers",
+            str(roster),
+            "--lexicons",
+            str(extra),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from speechchurn import outputs
+
+    callers = outputs.read_csv(out / "callers.csv").set_index("caller")
+    assert callers.loc["13900000000", "tier"] == "silent" and callers.loc["13900000000", "calls"] == 0
+    assert callers.loc["13812345601", "plan"] == "畅享"
+    calls = outputs.read_csv(out / "calls.csv")
+    assert (calls["kw_refund"] >= 1).all(), "the added category counts the fake line's 乱扣费"
+    swapped = tmp_path / "swapped"
+    runner.invoke(
+        app, ["analyze", str(calls_dir), "--out", str(swapped), "--channels", "customer,agent", "-q"]
+    )
+    flipped = outputs.read_csv(swapped / "calls.csv")
+    assert list(flipped["talk_s_agent"]) == list(calls["talk_s_customer"])
