@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speechchurn.aggregate import AGGREGATE_COLUMNS
 from speechchurn.errors import ConfigError
 from speechchurn.resources import default_rules_path
 
@@ -41,25 +42,8 @@ QUADRANTS = {  # (value high, stable) -> quadrant
     (False, True): "用心",
 }
 NORMALIZATIONS = ("minmax", "percentile")
-KNOWN_INDICATORS = (
-    "calls",
-    "calls_30d",
-    "inbound",
-    "outbound",
-    "total_minutes",
-    "minutes_30d",
-    "avg_minutes",
-    "days_since_last",
-    "transfers",
-    "non_talk_s",
-    "sentiment_mean",
-    "sentiment_min",
-    "negative_calls",
-    "sentiment_trend",
-    "complaint_calls",
-    "churn_intent_calls",
-    "competitor_mentions",
-)
+# Every numeric column aggregate_callers produces (dates and the caller id are not indicators).
+KNOWN_INDICATORS = tuple(c for c in AGGREGATE_COLUMNS if c not in ("caller", "first_call", "last_call"))
 CONDITION_ONLY_INDICATORS = ("score",)  # usable in risk/warning conditions, not as a score weight
 _KW_INDICATOR = re.compile(r"^kw_[a-z][a-z0-9_]*$")
 _CONDITION = re.compile(

@@ -8,22 +8,13 @@ from __future__ import annotations
 import pytest
 
 from speechchurn import outputs
+from speechchurn.lexicon import load_lexicons
 from speechchurn.pipeline import AnalyzeOptions, analyze
 from speechchurn.sentiment import polarity
 
 pytestmark = pytest.mark.slow
 
-CATEGORIES = (
-    "complaint",
-    "churn_intent",
-    "competitor",
-    "billing",
-    "network",
-    "praise",
-    "transfer",
-    "inquiry",
-    "hold",
-)
+CATEGORIES = load_lexicons().names
 MIN_CATEGORY_RECALL = 0.95
 MIN_CATEGORY_PRECISION = 0.90
 MIN_POLARITY_MATCH = 0.80
