@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 CSV_ENCODING = "utf-8-sig"  # BOM so Excel detects UTF-8
+FILE_MODE = 0o666  # before the umask, like open()
 
 CALLS_CSV = "calls.csv"
 CALLERS_CSV = "callers.csv"
@@ -28,12 +29,19 @@ def atomic_path(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, FILE_MODE & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

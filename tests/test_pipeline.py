@@ -171,3 +171,16 @@ def test_manifest_problems_go_to_errors_csv_and_the_batch_goes_on(calls_dir, tmp
     assert calls.loc[files[0], "caller"] == "13812345601" and calls.loc[files[0], "plan"] == "畅享套餐"
     assert calls.loc[files[1], "caller"] == "13812345601" and calls.loc[files[1], "agent"] == "A002"
     assert calls.loc[files[2], "meta_source"] == "filename"
+
+
+def test_outputs_are_written_atomically_with_normal_permissions(tmp_path):
+    import pandas as pd
+
+    target = tmp_path / "x.csv"
+    outputs.write_csv(pd.DataFrame({"caller": ["138"]}), target)
+    assert target.stat().st_mode & 0o044, "readable by group/others like any file the user creates"
+    with pytest.raises(RuntimeError), outputs.atomic_path(target) as tmp:
+        tmp.write_text("half-written")
+        raise RuntimeError("killed")
+    assert outputs.read_csv(target)["caller"].tolist() == ["138"], "a failed write leaves the old file"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"], "no temp file left behind"
