@@ -1,0 +1,308 @@
+"""One recording from file to transcript, keyword hits and acoustics, in bounded memory.
+
+Calls up to ``LONG_CALL_S`` (20 min) are decoded whole and measured with
+:func:`speechchurn.acoustics.measure_call`. Longer recordings (or ones whose length the container
+does not declare) are streamed in ``WINDOW_S`` windows (5 min) by :func:`audio.iter_windows`;
+only one window is held at a time (about 38 MB for a stereo window at 16 kHz float32):
+
+* each window is transcribed on its own and its segments are moved to the call's clock;
+* the Silero VAD (+ energy gate, + crosstalk filter on stereo) runs per window, the speech
+  intervals are moved to the call's clock, and intervals that a window boundary cut apart (gap
+  shorter than ``vad_min_silence_ms``) are joined again;
+* loudness is accumulated as the energy sum and sample count of the speech parts per role, so the
+  call-level RMS is exact;
+* the call-level measures then come from the collected intervals with the same interval
+  arithmetic as :func:`speechchurn.acoustics.measure_from_speech`.
+
+Differences from the whole-call path are confined to window boundaries (a word cut by a boundary
+may be mis-heard) and to the energy gate's noise floor, which is estimated per window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import acoustics as ac
+from .acoustics import AcousticsOptions, CallAcoustics, Interval
+from .audio import (
+    LONG_CALL_S,
+    SAMPLE_RATE,
+    WINDOW_S,
+    AudioOptions,
+    AudioWindow,
+    DecodedAudio,
+    RecordingTooLongError,
+    decode_audio,
+    iter_windows,
+    probe_duration,
+)
+from .schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
+from .transcribe import TranscribeOptions
+
+log = logging.getLogger("speechchurn")
+
+ROLE_ORDER = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """Everything per-call that comes from the audio itself."""
+
+    segments: tuple[Segment, ...]
+    hits: tuple[KeywordHit, ...]
+    acoustics: CallAcoustics
+    duration_s: float
+    warnings: tuple[str, ...] = ()  # decoding problems that did not stop the analysis
+    windows: int = 1  # 1: decoded whole; more: streamed in this many windows
+
+
+def analyze_recording(
+    path: Path,
+    audio: AudioOptions,
+    transcribe: TranscribeOptions,
+    acoustics: AcousticsOptions,
+    lexicon,
+    cached_segments: Sequence[Segment] | None = None,
+    transfers_override: int | None = None,
+    *,
+    long_call_s: float = LONG_CALL_S,
+    window_s: float = WINDOW_S,
+) -> RecordingResult:
+    """Decode, transcribe (unless ``cached_segments``), find keyword hits and measure one recording.
+
+    Recordings up to ``long_call_s`` are handled whole; longer ones stream in ``window_s`` windows.
+    Raises AudioDecodeError (or another SpeechchurnError) with the file name on failure.
+    """
+    path = Path(path)
+    declared = probe_duration(path)
+    if declared is not None and declared <= long_call_s:
+        try:
+            decoded = decode_audio(path, audio, max_duration_s=long_call_s)
+        except RecordingTooLongError:
+            log.info("%s: longer than its header says; streaming it in windows", path.name)
+        else:
+            return _analyze_whole(
+                decoded, transcribe, acoustics, lexicon, cached_segments, transfers_override
+            )
+    return _analyze_windows(
+        path, audio, transcribe, acoustics, lexicon, cached_segments, transfers_override, window_s
+    )
+
+
+def _analyze_whole(
+    decoded: DecodedAudio,
+    transcribe: TranscribeOptions,
+    options: AcousticsOptions,
+    lexicon,
+    cached_segments: Sequence[Segment] | None,
+    transfers_override: int | None,
+) -> RecordingResult:
+    """What a normal call gets: one decode, one transcription, measure_call on the whole channels."""
+    from .keywords import find_hits
+    from .transcribe import transcribe_audio
+
+    segments = cached_segments
+    if segments is None:
+        segments = transcribe_audio(decoded, transcribe)
+    segments = tuple(segments)
+    hits = tuple(find_hits(segments, lexicon))
+    measured = ac.measure_call(
+        decoded.channels, segments, hits, options, transfers_override=transfers_override
+    )
+    return RecordingResult(segments, hits, measured, decoded.duration_s, decoded.warnings)
+
+
+# --------------------------------------------------------------------------- the windowed path
+
+
+@dataclass
+class _Collected:
+    """What survives of each window: call-clock speech intervals, speech energy, segments."""
+
+    roles: tuple[str, ...] = ()
+    speech: dict[str, list[Interval]] = field(default_factory=dict)
+    energy: dict[str, float] = field(default_factory=dict)  # sum of squared speech samples
+    speech_samples: dict[str, int] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    boundaries: list[float] = field(default_factory=list)  # s, where one window ends and the next begins
+    samples: int = 0  # decoded so far, per channel at SAMPLE_RATE
+    windows: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+
+def _analyze_windows(
+    path: Path,
+    audio: AudioOptions,
+    transcribe: TranscribeOptions,
+    options: AcousticsOptions,
+    lexicon,
+    cached_segments: Sequence[Segment] | None,
+    transfers_override: int | None,
+    window_s: float,
+) -> RecordingResult:
+    """Stream the recording window by window; a recording that fits one window is handled whole."""
+    from .keywords import find_hits
+
+    windows = iter_windows(path, audio, window_s)
+    first = next(windows)
+    second = next(windows, None)
+    if second is None:
+        return _analyze_whole(first.audio, transcribe, options, lexicon, cached_segments, transfers_override)
+    log.info("%s: long recording, analysing it in %.0f-min windows", path.name, window_s / 60)
+    collected = _Collected()
+    _collect(collected, first, transcribe if cached_segments is None else None, options)
+    _collect(collected, second, transcribe if cached_segments is None else None, options)
+    del first, second
+    for window in windows:
+        _collect(collected, window, transcribe if cached_segments is None else None, options)
+        del window
+    segments = tuple(cached_segments) if cached_segments is not None else tuple(collected.segments)
+    hits = tuple(find_hits(segments, lexicon))
+    measured = _call_acoustics(collected, segments, hits, options, transfers_override)
+    return RecordingResult(
+        segments, hits, measured, collected.duration_s, collected.warnings, collected.windows
+    )
+
+
+def _collect(
+    collected: _Collected,
+    window: AudioWindow,
+    transcribe: TranscribeOptions | None,
+    options: AcousticsOptions,
+) -> None:
+    """Detect speech in one window (and transcribe it when asked) and keep only the call-clock results."""
+    channels = window.audio.channels
+    offset, length_s = window.offset_s, window.audio.duration_s
+    if collected.windows:
+        collected.boundaries.append(offset)
+    collected.roles = tuple(sorted(channels, key=ROLE_ORDER.index))
+    collected.warnings = window.audio.warnings
+    collected.windows += 1
+    collected.samples += max(len(samples) for samples in channels.values())
+    speech = {role: ac.speech_intervals(samples, options) for role, samples in channels.items()}
+    if ROLE_MIXED not in channels and len(channels) == 2:
+        speech = ac.reject_crosstalk(channels, speech, options)
+    for role, samples in channels.items():
+        local = ac.clip(speech.get(role, []), 0.0, length_s)
+        energy, count = _speech_energy(samples, local)
+        collected.energy[role] = collected.energy.get(role, 0.0) + energy
+        collected.speech_samples[role] = collected.speech_samples.get(role, 0) + count
+        collected.speech.setdefault(role, []).extend((s + offset, e + offset) for s, e in local)
+    if transcribe is not None:
+        collected.segments.extend(_transcribe_window(window, transcribe))
+
+
+def _transcribe_window(window: AudioWindow, options: TranscribeOptions) -> list[Segment]:
+    """The window's segments on the call's clock."""
+    from dataclasses import replace
+
+    from .transcribe import transcribe_audio
+
+    offset = window.offset_s
+    return [
+        replace(seg, start=round(seg.start + offset, 2), end=round(seg.end + offset, 2))
+        for seg in transcribe_audio(window.audio, options)
+    ]
+
+
+def _speech_energy(samples: np.ndarray, intervals: Sequence[Interval]) -> tuple[float, int]:
+    """Sum of squares and count of the samples under ``intervals`` (as acoustics.loudness_dbfs cuts them)."""
+    energy, count = 0.0, 0
+    for start, end in ac.union(intervals):
+        piece = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)].astype(np.float64)
+        energy += float(np.dot(piece, piece))
+        count += piece.size
+    return energy, count
+
+
+def stitch(intervals: Sequence[Interval], boundaries: Sequence[float], max_gap_s: float) -> list[Interval]:
+    """Join intervals that a window boundary split: the gap holds a boundary and is below ``max_gap_s``."""
+    joined: list[Interval] = []
+    for start, end in ac.union(intervals):
+        if joined and start - joined[-1][1] < max_gap_s:
+            previous_end = joined[-1][1]
+            if any(previous_end <= b <= start for b in boundaries):
+                joined[-1] = (joined[-1][0], end)
+                continue
+        joined.append((start, end))
+    return joined
+
+
+# --------------------------------------------------------------------------- call-level measures
+
+
+def _call_acoustics(
+    collected: _Collected,
+    segments: Sequence[Segment],
+    hits: Sequence[KeywordHit],
+    options: AcousticsOptions,
+    transfers_override: int | None,
+) -> CallAcoustics:
+    """The measures of acoustics.measure_from_speech from collected intervals and energy sums."""
+    duration_s = collected.duration_s
+    max_gap_s = options.vad_min_silence_ms / 1000.0
+    speech = {
+        role: ac.clip(
+            stitch(collected.speech.get(role, []), collected.boundaries, max_gap_s), 0.0, duration_s
+        )
+        for role in collected.roles
+    }
+    silent = ac.gaps([iv for ivs in speech.values() for iv in ivs], 0.0, duration_s)
+    detected, evidence = ac.detect_transfers(hits, options.transfer_merge_s)
+    holds = ac.count_holds(hits, silent, options.hold_silence_min_s, options.hold_lookahead_s)
+    return CallAcoustics(
+        duration_s=duration_s,
+        non_talk_s=ac.long_gaps_total(silent, options.non_talk_min_s),
+        longest_silence_s=max((e - s for s, e in silent), default=0.0),
+        silence_ratio=ac.total(silent) / duration_s if duration_s > 0 else math.nan,
+        hold_count=holds,
+        transfers=detected if transfers_override is None else int(transfers_override),
+        transfer_evidence=evidence,
+        transfers_source="keywords" if transfers_override is None else "manifest",
+        speech=tuple((role, tuple(ivs)) for role, ivs in sorted(speech.items())),
+        **_role_columns(collected, speech, segments),
+        **_overlap_columns(speech, options),
+    )
+
+
+def _role_columns(collected: _Collected, speech: dict[str, list[Interval]], segments) -> dict[str, float]:
+    """talk_s / talk_speed_cpm / loudness_dbfs per role column (NaN where the role does not apply)."""
+    mono = ROLE_MIXED in speech
+    columns: dict[str, float] = {}
+    for role in ROLE_ORDER:
+        applies = (role == ROLE_MIXED) == mono
+        talk = ac.total(speech.get(role, [])) if applies else math.nan
+        columns[f"talk_s_{role}"] = talk
+        columns[f"talk_speed_cpm_{role}"] = ac.talk_speed_cpm(segments, role, talk) if applies else math.nan
+        columns[f"loudness_dbfs_{role}"] = _loudness(collected, role)
+    return columns
+
+
+def _loudness(collected: _Collected, role: str) -> float:
+    count = collected.speech_samples.get(role, 0)
+    if not count:
+        return math.nan
+    rms = math.sqrt(collected.energy[role] / count)
+    return 20.0 * math.log10(max(rms, ac.EPS_DB))
+
+
+def _overlap_columns(speech: dict[str, list[Interval]], options: AcousticsOptions) -> dict[str, float]:
+    if ROLE_MIXED in speech:
+        return {"overlap_s": math.nan, "interruptions_agent": math.nan, "interruptions_customer": math.nan}
+    agent, customer = speech.get(ROLE_AGENT, []), speech.get(ROLE_CUSTOMER, [])
+    min_overlap, backchannel = options.interruption_min_overlap_s, options.backchannel_max_s
+    return {
+        "overlap_s": ac.total(ac.intersection(agent, customer)),
+        "interruptions_agent": ac.count_interruptions(agent, customer, min_overlap, backchannel),
+        "interruptions_customer": ac.count_interruptions(customer, agent, min_overlap, backchannel),
+    }
