@@ -58,6 +58,16 @@ def _parse_date(value: str | None) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from e
 
 
+def _parse_channel_select(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        first, second = (int(part) for part in value.split(","))
+    except ValueError as e:
+        raise ValueError(f"--channel-select must be two channel indices like 0,1, got {value!r}") from e
+    return first, second
+
+
 ExistingDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, dir_okay=True, resolve_path=True)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the final summary.")]
@@ -100,6 +110,13 @@ def analyze(
     threads: Annotated[int, typer.Option(min=0, help="CPU threads per worker (0 = auto).")] = 0,
     vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Gate Whisper with Silero VAD.")] = True,
     channels: Annotated[str, typer.Option(help="Stereo channel roles, left,right.")] = "agent,customer",
+    channel_select: Annotated[
+        str | None,
+        typer.Option(
+            help="For files with more than 2 channels: two channel indices, e.g. 0,2 "
+            "(default: mix down to mono)."
+        ),
+    ] = None,
     filename_pattern: Annotated[
         str | None, typer.Option(help="Regex with named groups date, time, caller, direction.")
     ] = None,
@@ -131,7 +148,10 @@ def analyze(
                 cpu_threads=threads,
                 vad=vad,
             ),
-            audio=AudioOptions(channel_roles=parse_channel_roles(channels)),
+            audio=AudioOptions(
+                channel_roles=parse_channel_roles(channels),
+                channel_select=_parse_channel_select(channel_select),
+            ),
             manifest=manifest,
             lexicons=lexicons,
             filename_pattern=filename_pattern,

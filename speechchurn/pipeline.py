@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .audio import AUDIO_EXTENSIONS, AudioOptions, decode_audio, file_sha256
+from .audio import AUDIO_EXTENSIONS, AudioOptions, file_sha256
 from .errors import SpeechchurnError
 from .schema import Segment
 from .store import CallRecord, Store
@@ -119,7 +119,7 @@ def discover(audio_dir: Path) -> tuple[list[Path], int]:
 
 
 def transcript_key(sha256: str, options: TranscribeOptions, audio: AudioOptions) -> str:
-    payload = f"{sha256}|{options.cache_key()}|{','.join(audio.channel_roles)}"
+    payload = f"{sha256}|{options.cache_key()}|{','.join(audio.channel_roles)}|{audio.channel_select}"
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -138,36 +138,38 @@ def _meta_dict(meta) -> dict:
 
 
 def process_file(job: FileJob, options: AnalyzeOptions, lexicon=None) -> CallRecord:
-    """Decode, transcribe (unless cached), and compute every per-call feature of one file."""
-    from .acoustics import AcousticsOptions, measure_call
-    from .keywords import find_hits, keyword_counts
-    from .lexicon import load_lexicons
-    from .sentiment import call_sentiment
-    from .transcribe import transcribe_audio
+    """Decode, transcribe (unless cached), and compute every per-call feature of one file.
 
-    audio = decode_audio(job.path, options.audio)
-    segments = job.cached_segments
-    if segments is None:
-        segments = tuple(transcribe_audio(audio, options.transcribe))
+    Recordings longer than audio.LONG_CALL_S are streamed in windows (bounded memory).
+    """
+    from .acoustics import AcousticsOptions
+    from .keywords import keyword_counts
+    from .lexicon import load_lexicons
+    from .recording import analyze_recording
+    from .sentiment import call_sentiment
+
     lexicon = lexicon or load_lexicons(options.lexicons)
-    hits = find_hits(segments, lexicon)
-    acoustic = measure_call(
-        audio.channels,
-        segments,
-        hits,
+    result = analyze_recording(
+        job.path,
+        options.audio,
+        options.transcribe,
         AcousticsOptions(non_talk_min_s=options.non_talk_min_s),
-        transfers_override=job.meta.transfers,
+        lexicon,
+        job.cached_segments,
+        job.meta.transfers,
     )
-    sentiment = call_sentiment(segments, audio.duration_s)
-    row = _call_row(job, acoustic.as_columns(), sentiment.as_columns(), keyword_counts(hits, lexicon.names))
-    hit_dicts = tuple({"file": job.file, "caller": job.meta.caller, **h.to_dict()} for h in hits)
+    sentiment = call_sentiment(result.segments, result.duration_s)
+    counts = keyword_counts(result.hits, lexicon.names)
+    row = _call_row(job, result.acoustics.as_columns(), sentiment.as_columns(), counts)
+    row["audio_warnings"] = "; ".join(result.warnings)
+    hit_dicts = tuple({"file": job.file, "caller": job.meta.caller, **h.to_dict()} for h in result.hits)
     return CallRecord(
         job.file,
         job.sha256,
         job.run_key,
         job.transcript_key,
-        audio.duration_s,
-        tuple(segments),
+        result.duration_s,
+        tuple(result.segments),
         row,
         hit_dicts,
     )
