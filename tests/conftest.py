@@ -75,9 +75,13 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Patch the engine loader so the pipeline transcribes with FakeEngine (no model)."""
+    """Patch the engine loader so the pipeline transcribes with FakeEngine (no model).
+
+    Worker processes would load the real model, so the CLI is kept to one process.
+    """
     import speechchurn.transcribe as transcribe
 
+    monkeypatch.setenv("SPEECHCHURN_WORKERS", "1")
     engine = FakeEngine()
     monkeypatch.setattr(transcribe, "load_engine", lambda options: engine)
     return engine

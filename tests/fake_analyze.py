@@ -5,6 +5,7 @@ Usage: python tests/fake_analyze.py SECONDS_PER_DECODE analyze AUDIO_DIR --out O
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ class SlowFakeEngine(FakeEngine):
 
 
 if __name__ == "__main__":
+    os.environ["SPEECHCHURN_WORKERS"] = "1"  # worker processes would load the real model
     engine = SlowFakeEngine(float(sys.argv[1]))
     transcribe.load_engine = lambda options: engine
     app(sys.argv[2:], prog_name="speechchurn")
