@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -124,7 +125,15 @@ def analyze(
     non_talk_min: Annotated[
         float, typer.Option(help="Seconds of mutual silence that count as non-talk.")
     ] = 3.0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model once).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="SPEECHCHURN_WORKERS",
+            help="Worker processes, each loads the model once; 0 = one per CPU core "
+            "(measured fastest, docs/benchmarks.md).",
+        ),
+    ] = 0,
     executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Review queue length.")] = 20,
@@ -157,7 +166,7 @@ def analyze(
             filename_pattern=filename_pattern,
             timezone=timezone,
             non_talk_min_s=non_talk_min,
-            workers=workers,
+            workers=workers or (os.cpu_count() or 1),
             executor=executor,
             scheduler=scheduler,
         )

@@ -29,8 +29,11 @@ log = logging.getLogger("speechchurn")
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4)  # bounded fallback: at most three decoding passes
 HALLUCINATION_NO_SPEECH_PROB = 0.5  # above this Whisper itself thinks the window is silent
 HALLUCINATION_MIN_SPEECH_SHARE = 0.5  # a segment needs this share of its span under VAD speech
+WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech chunk
 VAD_MIN_SILENCE_MS = 500  # ms of silence that split speech chunks
-VAD_SPEECH_PAD_MS = 200  # ms kept around each chunk
+VAD_SPEECH_PAD_MS = (
+    500  # ms kept around each chunk (200 ms clipped turn-initial syllables; docs/benchmarks.md)
+)
 
 # Phrases Whisper emits over silence (subtitle credits, video outros), compared without punctuation.
 KNOWN_HALLUCINATIONS = (
@@ -273,8 +276,10 @@ def _split_by_chunk(raw: RawSegment, role: str, clock) -> list[Segment]:
         return [_to_segment(raw, role, start, clock.get_original_time(raw.end, is_end=True), raw.text)]
     groups: dict[int, list[Word]] = {}
     for word in raw.words:
-        midpoint = (word.start + word.end) / 2  # a word belongs where most of it was spoken
-        groups.setdefault(clock.get_chunk_index(midpoint), []).append(word)
+        # Whisper stretches the first word after a chunk junction back to the previous segment's end,
+        # so a word belongs to the chunk in which it ends
+        anchor = max(word.start, word.end - WORD_END_ANCHOR_S)
+        groups.setdefault(clock.get_chunk_index(anchor), []).append(word)
     return [
         _to_segment(
             raw,
