@@ -92,9 +92,18 @@ def run_engine(engine: str, beam: int, threads: int, samples: Path, vad_pad_ms: 
         "transcribe_s": transcribe_s,
         "audio_s": sum(c["duration_s"] for c in calls.values()),
         "vad_pad_ms": transcribe.VAD_SPEECH_PAD_MS,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "rss_mb": peak_rss_mib(),
         "calls": calls,
     }
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (VmHWM); ru_maxrss would inherit a larger parent's peak at fork."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # --- summarising ----------------------------------------------------------------------------------

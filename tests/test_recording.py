@@ -124,7 +124,7 @@ def _write_call(path, speech: np.ndarray, seconds: int, speech_at: tuple[int, ..
 
 
 CHILD = """
-import json, resource, sys
+import json, sys
 sys.path.insert(0, "tests")
 from conftest import FakeEngine
 import speechchurn.transcribe as transcribe
@@ -136,7 +136,9 @@ from speechchurn.lexicon import load_lexicons
 from speechchurn.recording import analyze_recording
 r = analyze_recording(sys.argv[1], AudioOptions(), transcribe.TranscribeOptions(), AcousticsOptions(),
                       load_lexicons(), None, None)
-print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
+# VmHWM is this process's own peak: ru_maxrss would inherit the (large) pytest parent's peak at fork
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_mb": peak_kb * 1024 / 1e6,
                   "duration_s": r.duration_s, "windows": r.windows, "starts": [s.start for s in r.segments],
                   "talk_s_agent": r.acoustics.talk_s_agent, "talk_s_customer": r.acoustics.talk_s_customer}))
 """
