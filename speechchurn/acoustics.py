@@ -412,20 +412,17 @@ def _silence_measures(speech: Sequence[Interval], duration_s: float, options: Ac
 
 
 def _role_measures(
-    channels: Mapping[str, np.ndarray], speech: Mapping[str, list[Interval]], segments: Sequence[Segment]
+    speech: Mapping[str, list[Interval]], segments: Sequence[Segment], loudness: Mapping[str, float]
 ) -> dict[str, float]:
     """talk_s / talk_speed_cpm / loudness_dbfs for every role column (NaN where the role is absent)."""
-    present = set(channels)
-    mono = present == {ROLE_MIXED}
+    mono = ROLE_MIXED in speech
     measures: dict[str, float] = {}
     for role in (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED):
         applies = (role == ROLE_MIXED) == mono
-        intervals = speech.get(role, [])
-        talk = total(intervals) if applies else math.nan
+        talk = total(speech.get(role, [])) if applies else math.nan
         measures[f"talk_s_{role}"] = talk
         measures[f"talk_speed_cpm_{role}"] = talk_speed_cpm(segments, role, talk) if applies else math.nan
-        level = loudness_dbfs(channels[role], intervals) if role in present else math.nan
-        measures[f"loudness_dbfs_{role}"] = level
+        measures[f"loudness_dbfs_{role}"] = loudness.get(role, math.nan)
     return measures
 
 
@@ -465,9 +462,26 @@ def measure_from_speech(
     transfers_override: int | None = None,
 ) -> CallAcoustics:
     """The measures of :func:`measure_call` from already detected speech intervals per role."""
-    mono = _check_roles(channels)
+    _check_roles(channels)
     duration_s = max(len(samples) for samples in channels.values()) / SAMPLE_RATE
     speech = {role: clip(speech.get(role, []), 0.0, duration_s) for role in channels}
+    loudness = {role: loudness_dbfs(channels[role], speech[role]) for role in channels}
+    return measure_from_intervals(speech, duration_s, segments, hits, loudness, options, transfers_override)
+
+
+def measure_from_intervals(
+    speech: Mapping[str, list[Interval]],
+    duration_s: float,
+    segments: Sequence[Segment],
+    hits: Sequence[KeywordHit],
+    loudness: Mapping[str, float],
+    options: AcousticsOptions = AcousticsOptions(),
+    transfers_override: int | None = None,
+) -> CallAcoustics:
+    """Every measure from call-clock speech intervals per role (keys: the call's roles) and levels.
+
+    Shared by whole calls and by long recordings streamed in windows (speechchurn.recording).
+    """
     silence = _silence_measures([iv for ivs in speech.values() for iv in ivs], duration_s, options)
     detected, evidence = detect_transfers(hits, options.transfer_merge_s)
     transfers = detected if transfers_override is None else int(transfers_override)
@@ -482,6 +496,6 @@ def measure_from_speech(
         transfer_evidence=evidence,
         transfers_source="keywords" if transfers_override is None else "manifest",
         speech=tuple((role, tuple(ivs)) for role, ivs in sorted(speech.items())),
-        **_role_measures(channels, speech, segments),
-        **_overlap_measures(speech, mono, options),
+        **_role_measures(speech, segments, loudness),
+        **_overlap_measures(speech, ROLE_MIXED in speech, options),
     )

@@ -248,7 +248,7 @@ def _call_acoustics(
     options: AcousticsOptions,
     transfers_override: int | None,
 ) -> CallAcoustics:
-    """The measures of acoustics.measure_from_speech from collected intervals and energy sums."""
+    """acoustics.measure_from_intervals on the stitched intervals, with loudness from energy sums."""
     duration_s = collected.duration_s
     max_gap_s = options.vad_min_silence_ms / 1000.0
     speech = {
@@ -257,35 +257,10 @@ def _call_acoustics(
         )
         for role in collected.roles
     }
-    silent = ac.gaps([iv for ivs in speech.values() for iv in ivs], 0.0, duration_s)
-    detected, evidence = ac.detect_transfers(hits, options.transfer_merge_s)
-    holds = ac.count_holds(hits, silent, options.hold_silence_min_s, options.hold_lookahead_s)
-    return CallAcoustics(
-        duration_s=duration_s,
-        non_talk_s=ac.long_gaps_total(silent, options.non_talk_min_s),
-        longest_silence_s=max((e - s for s, e in silent), default=0.0),
-        silence_ratio=ac.total(silent) / duration_s if duration_s > 0 else math.nan,
-        hold_count=holds,
-        transfers=detected if transfers_override is None else int(transfers_override),
-        transfer_evidence=evidence,
-        transfers_source="keywords" if transfers_override is None else "manifest",
-        speech=tuple((role, tuple(ivs)) for role, ivs in sorted(speech.items())),
-        **_role_columns(collected, speech, segments),
-        **_overlap_columns(speech, options),
+    loudness = {role: _loudness(collected, role) for role in collected.roles}
+    return ac.measure_from_intervals(
+        speech, duration_s, segments, hits, loudness, options, transfers_override
     )
-
-
-def _role_columns(collected: _Collected, speech: dict[str, list[Interval]], segments) -> dict[str, float]:
-    """talk_s / talk_speed_cpm / loudness_dbfs per role column (NaN where the role does not apply)."""
-    mono = ROLE_MIXED in speech
-    columns: dict[str, float] = {}
-    for role in ROLE_ORDER:
-        applies = (role == ROLE_MIXED) == mono
-        talk = ac.total(speech.get(role, [])) if applies else math.nan
-        columns[f"talk_s_{role}"] = talk
-        columns[f"talk_speed_cpm_{role}"] = ac.talk_speed_cpm(segments, role, talk) if applies else math.nan
-        columns[f"loudness_dbfs_{role}"] = _loudness(collected, role)
-    return columns
 
 
 def _loudness(collected: _Collected, role: str) -> float:
@@ -294,15 +269,3 @@ def _loudness(collected: _Collected, role: str) -> float:
         return math.nan
     rms = math.sqrt(collected.energy[role] / count)
     return 20.0 * math.log10(max(rms, ac.EPS_DB))
-
-
-def _overlap_columns(speech: dict[str, list[Interval]], options: AcousticsOptions) -> dict[str, float]:
-    if ROLE_MIXED in speech:
-        return {"overlap_s": math.nan, "interruptions_agent": math.nan, "interruptions_customer": math.nan}
-    agent, customer = speech.get(ROLE_AGENT, []), speech.get(ROLE_CUSTOMER, [])
-    min_overlap, backchannel = options.interruption_min_overlap_s, options.backchannel_max_s
-    return {
-        "overlap_s": ac.total(ac.intersection(agent, customer)),
-        "interruptions_agent": ac.count_interruptions(agent, customer, min_overlap, backchannel),
-        "interruptions_customer": ac.count_interruptions(customer, agent, min_overlap, backchannel),
-    }
