@@ -435,7 +435,3 @@ def models_convert(
         typer.echo(str(convert_ct2_to_openai(src, dst)))
     except (SpeechchurnError, KeyError, OSError) as e:
         raise _fail(f"{src}: cannot convert ({e})", EXIT_ERROR) from e
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()

@@ -362,8 +362,3 @@ def _cross_attention_state(v: dict, src: str, dst: str) -> dict:
 def _split3(array):
     third = array.shape[0] // 3
     return array[:third], array[third : 2 * third], array[2 * third :]
-
-
-def describe(status: ModelStatus) -> dict:
-    """A JSON-friendly view of a model's status (for `models list`)."""
-    return json.loads(json.dumps(status.__dict__, default=str))

@@ -24,7 +24,6 @@ def split_threads(options, workers: int):
 def _init_worker(options) -> None:
     from .transcribe import load_engine
 
-    logging.getLogger("speechchurn").setLevel(logging.getLogger("speechchurn").level)
     load_engine(options.transcribe)
 
 
