@@ -36,7 +36,7 @@ def run_remote(job, audio: bytes, options, lexicon):
         return run_job(replace(job, path=Path(handle.name)), options, lexicon)
 
 
-def run_on_dask(jobs: Sequence, options) -> Iterator:
+def run_on_dask(jobs: Sequence, options, lexicon) -> Iterator:
     """Submit jobs to the scheduler, at most MAX_IN_FLIGHT at a time, and yield results as they complete."""
     try:
         from dask.distributed import Client
@@ -47,19 +47,17 @@ def run_on_dask(jobs: Sequence, options) -> Iterator:
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"cannot reach Dask scheduler {options.scheduler}: {e}") from e
     try:
-        yield from _stream(client, list(jobs), options)
+        yield from _stream(client, list(jobs), options, lexicon)
     finally:
         client.close()
 
 
-def _stream(client, jobs: list, options) -> Iterator:
+def _stream(client, jobs: list, options, lexicon) -> Iterator:
     """Keep a bounded window of jobs in flight so the client never holds every file's bytes at once."""
     from dask.distributed import as_completed
 
-    from .lexicon import load_lexicons
-
-    # the lexicon is loaded here and sent once, so a --lexicons folder need not exist on the workers
-    lexicon = client.scatter(load_lexicons(options.lexicons), broadcast=True)
+    # the client's lexicon is sent once, so a --lexicons folder need not exist on the workers
+    lexicon = client.scatter(lexicon, broadcast=True)
     pending = iter(jobs)
     by_key = {}
 

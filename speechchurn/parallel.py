@@ -27,7 +27,7 @@ def _init_worker(options) -> None:
     load_engine(options.transcribe)
 
 
-def run_in_pool(jobs: Sequence, options) -> Iterator:
+def run_in_pool(jobs: Sequence, options, lexicon) -> Iterator:
     """Yield each job's result (CallRecord or (file, reason)) as soon as it finishes."""
     from .pipeline import run_job
 
@@ -36,7 +36,7 @@ def run_in_pool(jobs: Sequence, options) -> Iterator:
     context = multiprocessing.get_context("spawn")  # no fork after native thread pools start
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,))
     try:
-        futures = {pool.submit(run_job, job, options): job for job in jobs}
+        futures = {pool.submit(run_job, job, options, lexicon): job for job in jobs}
         for future in as_completed(futures):
             yield _result(future, futures[future])
     finally:

@@ -260,18 +260,24 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def execute(jobs: Sequence[FileJob], options: AnalyzeOptions) -> Iterator[CallRecord | tuple[str, str]]:
-    """Run jobs in this process, a process pool, or on Dask; yield results as they finish."""
+    """Run jobs in this process, a process pool, or on Dask; yield results as they finish.
+
+    The lexicon is loaded once here and handed to every job (and to remote workers).
+    """
+    from .lexicon import load_lexicons
+
+    lexicon = load_lexicons(options.lexicons)
     if options.executor == "dask":
         from .distributed import run_on_dask
 
-        yield from run_on_dask(jobs, options)
+        yield from run_on_dask(jobs, options, lexicon)
     elif options.workers > 1 and len(jobs) > 1:
         from .parallel import run_in_pool
 
-        yield from run_in_pool(jobs, options)
+        yield from run_in_pool(jobs, options, lexicon)
     else:
         for job in jobs:
-            yield run_job(job, options)
+            yield run_job(job, options, lexicon)
 
 
 def analyze(
