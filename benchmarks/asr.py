@@ -7,7 +7,7 @@
 Each engine runs in its own subprocess (so peak RSS is that engine's alone), one after the other,
 with the same decoding options except the engine. CER is per call and role: all reference turn
 texts of a role joined, against all transcript segments of that role joined, both normalised by
-`speechchurn.evaluation.normalize_for_cer`; the overall CER is total edits / total reference
+`speechchurn.dev.evaluation.normalize_for_cer`; the overall CER is total edits / total reference
 characters. Speed is audio seconds (call duration, both channels together) per wall second of
 `transcribe_audio`; decoding the file and loading the model are timed separately.
 """
@@ -35,8 +35,8 @@ from benchmarks.common import (
     samples_fingerprint,
     wait_until_quiet,
 )  # noqa: E402
-from speechchurn.evaluation import CerCount, edit_ops, score_call  # noqa: E402
-from speechchurn.models import ENGINE_FASTER, ENGINE_OPENAI  # noqa: E402
+from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI  # noqa: E402
+from speechchurn.dev.evaluation import CerCount, edit_ops, score_call  # noqa: E402
 
 ENGINE_ORDER = (ENGINE_FASTER, ENGINE_OPENAI)  # the default engine first
 TARGET_CER = 0.07  # default engine, base model
@@ -56,9 +56,9 @@ def run_engine(engine: str, beam: int, threads: int, samples: Path, vad_pad_ms: 
     """
     import numpy as np
 
-    from speechchurn import transcribe
-    from speechchurn.audio import decode_audio
-    from speechchurn.transcribe import TranscribeOptions, load_engine, speech_chunks, transcribe_audio
+    from speechchurn.asr import transcribe
+    from speechchurn.asr.transcribe import TranscribeOptions, load_engine, speech_chunks, transcribe_audio
+    from speechchurn.call.audio import decode_audio
 
     if vad_pad_ms is not None:
         transcribe.VAD_SPEECH_PAD_MS = vad_pad_ms
@@ -192,7 +192,7 @@ def _target(name: str, value: str, target: str, met: bool) -> str:
 
 def top_differences(result: dict, truth: dict, limit: int = TOP_DIFFERENCES) -> str:
     """Most frequent reference -> transcript differences, to see what kind of errors dominate."""
-    from speechchurn.evaluation import hypothesis_by_role, reference_by_role
+    from speechchurn.dev.evaluation import hypothesis_by_role, reference_by_role
     from speechchurn.schema import Segment
 
     counter: Counter = Counter()

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import write_section  # noqa: E402
 
-from speechchurn.aggregate import aggregate_callers  # noqa: E402
-from speechchurn.grading import grade_callers, load_rules  # noqa: E402
+from speechchurn.customers.aggregate import aggregate_callers  # noqa: E402
+from speechchurn.customers.grading import grade_callers, load_rules  # noqa: E402
 
 SEED = 20_261_119
 N_CALLS = 1_000_000

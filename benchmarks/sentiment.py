@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
-from speechchurn import sentiment  # noqa: E402
+from speechchurn.text import sentiment  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "sentiment_utterances.tsv"
 

@@ -1,3 +1,3 @@
-from .cli import app
+from speechchurn.cli import app
 
 app(prog_name="speechchurn")

@@ -9,11 +9,8 @@ DATA_DIR = PACKAGE_DIR / "data"
 
 
 def lexicon_dir() -> Path:
-    """The bundled lexicon folder: inside the package when installed, repo-level in a checkout."""
-    installed = PACKAGE_DIR / "lexicons"
-    if installed.is_dir():
-        return installed
-    return PACKAGE_DIR.parent / "lexicons"
+    """The bundled lexicon folder (package data; the repo-root `lexicons` is a symlink to it)."""
+    return DATA_DIR / "lexicons"
 
 
 def default_rules_path() -> Path:

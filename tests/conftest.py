@@ -27,7 +27,7 @@ def speech_snippet(truth):
     """A few seconds of real (synthesised) speech from a sample call, as float32 at 16 kHz."""
     import numpy as np
 
-    from speechchurn.audio import SAMPLE_RATE, decode_audio
+    from speechchurn.call.audio import SAMPLE_RATE, decode_audio
 
     name, call = next(iter(truth.items()))
     turn = next(t for t in call["turns"] if t["role"] == "agent")
@@ -53,7 +53,7 @@ def model_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_ct2(model_home) -> Path:
-    from speechchurn.models import install_model
+    from speechchurn.asr.models import install_model
 
     return install_model("base")
 
@@ -67,7 +67,7 @@ class FakeEngine:
         self.text, self.decodes = text, 0
 
     def decode(self, samples):
-        from speechchurn.transcribe import RawSegment
+        from speechchurn.asr.transcribe import RawSegment
 
         self.decodes += 1
         return [RawSegment(0.0, min(2.0, len(samples) / 16_000), self.text, -0.2, 0.01)]
@@ -79,7 +79,7 @@ def fake_engine(monkeypatch):
 
     Worker processes would load the real model, so the CLI is kept to one process.
     """
-    import speechchurn.transcribe as transcribe
+    import speechchurn.asr.transcribe as transcribe
 
     monkeypatch.setenv("SPEECHCHURN_WORKERS", "1")
     engine = FakeEngine()

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import FakeEngine  # noqa: E402
 
-import speechchurn.transcribe as transcribe  # noqa: E402
+import speechchurn.asr.transcribe as transcribe  # noqa: E402
 from speechchurn.cli import app  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechchurn.acoustics import (
+from speechchurn.call.acoustics import (
     SAMPLE_RATE,
     AcousticsOptions,
     CallAcoustics,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speechchurn.aggregate import (
+from speechchurn.customers.aggregate import (
     NEGATIVE_CALL_BELOW,
     TREND_CALLS,
     aggregate_callers,
@@ -108,7 +108,7 @@ def test_trend_uses_only_recent_calls() -> None:
 
 
 def test_negative_call_cut_matches_sentiment_module() -> None:
-    sentiment = pytest.importorskip("speechchurn.sentiment")
+    sentiment = pytest.importorskip("speechchurn.text.sentiment")
     assert sentiment.NEGATIVE_BELOW == NEGATIVE_CALL_BELOW
 
 

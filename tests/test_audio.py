@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from audiofiles import encode, tone, truncate_data, write_wav
 
-from speechchurn import audio as audio_mod
-from speechchurn.audio import (
+from speechchurn.call import audio as audio_mod
+from speechchurn.call.audio import (
     SAMPLE_RATE,
     AudioOptions,
     RecordingTooLongError,

@@ -15,7 +15,7 @@ import pytest
 from audiofiles import encode, tone, truncate_data, write_wav
 
 from speechchurn import outputs
-from speechchurn.pipeline import analyze, discover
+from speechchurn.batch.pipeline import analyze, discover
 
 RATE_8K = 8000  # Hz, telephone audio
 SECONDS = 3.0  # s, length of every generated call
@@ -64,7 +64,7 @@ def batch(tmp_path_factory, samples_dir):
     """One analyze run over every case, a good sample call and some non-audio files."""
     from conftest import FakeEngine
 
-    import speechchurn.transcribe as transcribe
+    import speechchurn.asr.transcribe as transcribe
 
     folder = tmp_path_factory.mktemp("bad_input")
     for name, (write, _status, _expect) in CASES.items():

@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from speechchurn import cli
+from speechchurn.cli import main as cli
 from speechchurn.cli import app
 
 runner = CliRunner()

@@ -63,8 +63,8 @@ def _bare(text: str) -> str:
 @pytest.mark.parametrize("name", [COMPLAINT_CALL, OLD_CALL])
 def test_converted_checkpoint_agrees_with_faster_whisper(name, samples_dir, model_home):
     pytest.importorskip("whisper")
-    from speechchurn.audio import decode_audio
-    from speechchurn.transcribe import TranscribeOptions, transcribe_audio
+    from speechchurn.asr.transcribe import TranscribeOptions, transcribe_audio
+    from speechchurn.call.audio import decode_audio
 
     audio = decode_audio(samples_dir / name)
     texts = {}

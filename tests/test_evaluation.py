@@ -1,11 +1,11 @@
-"""CER normalisation and scoring (speechchurn.evaluation)."""
+"""CER normalisation and scoring (speechchurn.dev.evaluation)."""
 
 from __future__ import annotations
 
 import pytest
 
-from speechchurn import evaluation
-from speechchurn.evaluation import (
+from speechchurn.dev import evaluation
+from speechchurn.dev.evaluation import (
     CerCount,
     cer,
     corpus_cer,

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speechchurn.aggregate import aggregate_callers
-from speechchurn.errors import ConfigError
-from speechchurn.grading import (
+from speechchurn.customers.aggregate import aggregate_callers
+from speechchurn.customers.grading import (
     QUADRANTS,
     QuadrantRules,
     grade_callers,
@@ -20,6 +19,7 @@ from speechchurn.grading import (
     parse_rules,
     quadrant_of,
 )
+from speechchurn.errors import ConfigError
 from speechchurn.resources import default_rules_path
 
 NAN = float("nan")

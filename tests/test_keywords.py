@@ -5,8 +5,9 @@ from __future__ import annotations
 import jieba
 import pytest
 
-from speechchurn import keywords
-from speechchurn.keywords import (
+from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
+from speechchurn.text import keywords
+from speechchurn.text.keywords import (
     DEFAULT_FUZZY_PAIRS,
     MatchOptions,
     find_hits,
@@ -15,8 +16,7 @@ from speechchurn.keywords import (
     keyword_scores,
     segment_text,
 )
-from speechchurn.lexicon import load_lexicons
-from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
+from speechchurn.text.lexicon import load_lexicons
 
 WATCHED = ("complaint", "churn_intent", "competitor")
 
@@ -236,7 +236,7 @@ def test_no_sound_alike_watched_hits_on_labelled_praise_and_inquiry(lexicon):
     """The benchmarks/keywords_fuzzy.py figure: pinyin/fuzzy complaint/churn/competitor hits on pos+neu."""
     from pathlib import Path
 
-    from speechchurn.sentiment import read_labelled
+    from speechchurn.text.sentiment import read_labelled
 
     data = Path(__file__).resolve().parent / "data" / "sentiment_utterances.tsv"
     texts = [u.text for u in read_labelled(data) if u.label in ("pos", "neu")]

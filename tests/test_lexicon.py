@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from speechchurn.errors import ConfigError
-from speechchurn.lexicon import DEFAULT_WEIGHT, load_lexicons, parse_lexicon_file
 from speechchurn.resources import lexicon_dir
+from speechchurn.text.lexicon import DEFAULT_WEIGHT, load_lexicons, parse_lexicon_file
 
 REQUIRED_CATEGORIES = (
     "complaint",

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from speechchurn.errors import ConfigError, ManifestError
-from speechchurn.metadata import (
+from speechchurn.call.metadata import (
     DEFAULT_TZ,
     UNKNOWN_CALLER,
     CallMeta,
@@ -23,6 +22,7 @@ from speechchurn.metadata import (
     parse_timestamp,
     resolve_meta,
 )
+from speechchurn.errors import ConfigError, ManifestError
 
 SHANGHAI_OFFSET = timedelta(hours=8)
 MANIFEST_HEADER = "file,caller,agent,direction,started_at,transfers,queue,备注"

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from speechchurn import models
+from speechchurn.asr import models
 from speechchurn.errors import ModelChecksumError, ModelNotFoundError
 
 
@@ -85,7 +85,7 @@ def test_converted_checkpoint_loads_in_openai_whisper(base_ct2, model_home):
 
 def test_nothing_available_says_what_to_install(monkeypatch, tmp_path):
     """An unknown model name with no network ends in one clear error, not a hub traceback."""
-    from speechchurn.transcribe import FasterWhisperEngine, TranscribeOptions
+    from speechchurn.asr.transcribe import FasterWhisperEngine, TranscribeOptions
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))

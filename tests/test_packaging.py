@@ -15,17 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
     "speechchurn/data/default_rules.toml",
     "speechchurn/data/sentiment_callcenter.marshal.3",
-    "speechchurn/lexicons/README.md",
-    "speechchurn/lexicons/complaint.txt",
-    "speechchurn/lexicons/churn_intent.txt",
-    "speechchurn/lexicons/transfer.txt",
+    "speechchurn/data/lexicons/README.md",
+    "speechchurn/data/lexicons/complaint.txt",
+    "speechchurn/data/lexicons/churn_intent.txt",
+    "speechchurn/data/lexicons/transfer.txt",
 )
 PROBE = """
 import json, speechchurn
 from speechchurn.resources import lexicon_dir, default_rules_path
-from speechchurn.lexicon import load_lexicons
-from speechchurn.grading import load_rules
-from speechchurn.sentiment import score_texts
+from speechchurn.text.lexicon import load_lexicons
+from speechchurn.customers.grading import load_rules
+from speechchurn.text.sentiment import score_texts
 print(json.dumps({"package": speechchurn.__file__, "lexicons": str(lexicon_dir()),
                   "categories": list(load_lexicons().names), "rules": str(default_rules_path()),
                   "tiers": [t.name for t in load_rules().tiers],
@@ -48,7 +48,7 @@ def test_wheel_contains_data_files(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [name for name in SHIPPED if name not in names]
     assert not missing
-    assert "speechchurn/cli.py" in names
+    assert "speechchurn/cli/main.py" in names
 
 
 def test_non_editable_install_finds_its_data(wheel, tmp_path):

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from speechchurn import outputs
-from speechchurn.pipeline import AnalyzeOptions, GradeOptions, analyze, grade
-from speechchurn.store import Store
-from speechchurn.transcribe import TranscribeOptions
+from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions, analyze, grade
+from speechchurn.batch.store import Store
 
 REQUIRED_CALL_COLUMNS = [
     "file",

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from audiofiles import tone, write_wav
 
-from speechchurn.acoustics import AcousticsOptions, measure_call
-from speechchurn.audio import SAMPLE_RATE, AudioOptions, decode_audio
-from speechchurn.keywords import find_hits
-from speechchurn.lexicon import load_lexicons
-from speechchurn.recording import analyze_recording, stitch
-from speechchurn.transcribe import TranscribeOptions
+from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.call.acoustics import AcousticsOptions, measure_call
+from speechchurn.call.audio import SAMPLE_RATE, AudioOptions, decode_audio
+from speechchurn.call.recording import analyze_recording, stitch
+from speechchurn.text.keywords import find_hits
+from speechchurn.text.lexicon import load_lexicons
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 WINDOWED = {"long_call_s": 0.0, "window_s": 10.0}  # force the windowed path on a short sample call
@@ -127,13 +127,13 @@ CHILD = """
 import json, sys
 sys.path.insert(0, "tests")
 from conftest import FakeEngine
-import speechchurn.transcribe as transcribe
+import speechchurn.asr.transcribe as transcribe
 engine = FakeEngine()
 transcribe.load_engine = lambda options: engine
-from speechchurn.acoustics import AcousticsOptions
-from speechchurn.audio import AudioOptions
-from speechchurn.lexicon import load_lexicons
-from speechchurn.recording import analyze_recording
+from speechchurn.call.acoustics import AcousticsOptions
+from speechchurn.call.audio import AudioOptions
+from speechchurn.text.lexicon import load_lexicons
+from speechchurn.call.recording import analyze_recording
 r = analyze_recording(sys.argv[1], AudioOptions(), transcribe.TranscribeOptions(), AcousticsOptions(),
                       load_lexicons(), None, None)
 # VmHWM is this process's own peak: ru_maxrss would inherit the (large) pytest parent's peak at fork

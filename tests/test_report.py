@@ -20,7 +20,7 @@ from speechchurn.outputs import (
     write_csv,
     write_jsonl,
 )
-from speechchurn.report import (
+from speechchurn.report.render import (
     REPORT_HTML,
     WORKBOOK_XLSX,
     XLSX_MAX_WIDTH,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from speechchurn.review import QUEUE_COLUMNS, build_review_queue, review_table_rows
+from speechchurn.customers.review import QUEUE_COLUMNS, build_review_queue, review_table_rows
 
 GRADED_ROWS = [
     # caller, churn_risk, risk_points, complaint_calls, score, complaint_heavy, churn_intent_calls

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from speechchurn import outputs
-from speechchurn.lexicon import load_lexicons
-from speechchurn.pipeline import AnalyzeOptions, analyze
-from speechchurn.sentiment import polarity
+from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+from speechchurn.text.lexicon import load_lexicons
+from speechchurn.text.sentiment import polarity
 
 pytestmark = pytest.mark.slow
 

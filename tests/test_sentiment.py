@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from speechchurn import sentiment
 from speechchurn.errors import ConfigError
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
-from speechchurn.sentiment import (
+from speechchurn.text import sentiment
+from speechchurn.text.sentiment import (
     CallSentiment,
     accuracy,
     call_sentiment,

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechchurn.audio import SAMPLE_RATE, DecodedAudio
-from speechchurn.schema import Segment
-from speechchurn.transcribe import (
+from speechchurn.asr.transcribe import (
     RawSegment,
     TranscribeOptions,
     clean_segments,
@@ -19,6 +17,8 @@ from speechchurn.transcribe import (
     to_simplified,
     transcribe_audio,
 )
+from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
+from speechchurn.schema import Segment
 
 
 class EchoEngine:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechchurn.errors import ConfigError
-from speechchurn.keywords import find_hits
-from speechchurn.lexicon import Lexicon, load_lexicons
 from speechchurn.resources import DATA_DIR
 from speechchurn.schema import ROLE_CUSTOMER, ROLE_MIXED, Segment
+from speechchurn.text.keywords import find_hits
+from speechchurn.text.lexicon import Lexicon, load_lexicons
 
 log = logging.getLogger("speechchurn")
 

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .audio import AUDIO_EXTENSIONS, AudioOptions, file_sha256
-from .errors import SpeechchurnError
-from .schema import Segment
-from .store import CallRecord, Store
-from .transcribe import TranscribeOptions
+from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.batch.store import CallRecord, Store
+from speechchurn.call.audio import AUDIO_EXTENSIONS, AudioOptions, file_sha256
+from speechchurn.errors import SpeechchurnError
+from speechchurn.schema import Segment
 
 log = logging.getLogger("speechchurn")
 
@@ -54,7 +54,7 @@ class AnalyzeOptions:
 
     def analysis_key(self) -> str:
         """What, besides the transcript, changes a call's features."""
-        from .lexicon import load_lexicons
+        from speechchurn.text.lexicon import load_lexicons
 
         fields = {
             "lexicons": hashlib.sha256(repr(load_lexicons(self.lexicons)).encode()).hexdigest(),
@@ -142,11 +142,11 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon=None) -> CallRec
 
     Recordings longer than audio.LONG_CALL_S are streamed in windows (bounded memory).
     """
-    from .acoustics import AcousticsOptions
-    from .keywords import keyword_counts
-    from .lexicon import load_lexicons
-    from .recording import analyze_recording
-    from .sentiment import call_sentiment
+    from speechchurn.call.acoustics import AcousticsOptions
+    from speechchurn.call.recording import analyze_recording
+    from speechchurn.text.keywords import keyword_counts
+    from speechchurn.text.lexicon import load_lexicons
+    from speechchurn.text.sentiment import call_sentiment
 
     lexicon = lexicon or load_lexicons(options.lexicons)
     result = analyze_recording(
@@ -210,7 +210,7 @@ def run_job(job: FileJob, options: AnalyzeOptions, lexicon=None) -> CallRecord |
 
 def plan_jobs(audio_dir: Path, store: Store, options: AnalyzeOptions) -> tuple[list[FileJob], list[str], int]:
     """Jobs still to run, files skipped as already done, and the ignored-file count."""
-    from .metadata import DEFAULT_FILENAME_PATTERN, load_manifest, resolve_meta
+    from speechchurn.call.metadata import DEFAULT_FILENAME_PATTERN, load_manifest, resolve_meta
 
     paths, ignored = discover(audio_dir)
     manifest = load_manifest(options.manifest, options.timezone) if options.manifest else None
@@ -264,15 +264,15 @@ def execute(jobs: Sequence[FileJob], options: AnalyzeOptions) -> Iterator[CallRe
 
     The lexicon is loaded once here and handed to every job (and to remote workers).
     """
-    from .lexicon import load_lexicons
+    from speechchurn.text.lexicon import load_lexicons
 
     lexicon = load_lexicons(options.lexicons)
     if options.executor == "dask":
-        from .distributed import run_on_dask
+        from speechchurn.batch.distributed import run_on_dask
 
         yield from run_on_dask(jobs, options, lexicon)
     elif options.workers > 1 and len(jobs) > 1:
-        from .parallel import run_in_pool
+        from speechchurn.batch.parallel import run_in_pool
 
         yield from run_in_pool(jobs, options, lexicon)
     else:
@@ -340,7 +340,7 @@ def export_outputs(store: Store, out_dir: Path) -> None:
     """Write calls.csv, transcripts.jsonl, evidence.jsonl and errors.csv from the store."""
     import pandas as pd
 
-    from . import outputs
+    from speechchurn import outputs
 
     calls = pd.DataFrame(store.call_rows())
     outputs.write_csv(calls, out_dir / outputs.CALLS_CSV)
@@ -384,10 +384,10 @@ def load_evidence(out_dir: Path):
 
 def grade(out_dir: Path, options: GradeOptions = GradeOptions()):
     """Aggregate stored calls per customer, grade them, write callers.csv and review.csv."""
-    from . import outputs
-    from .aggregate import aggregate_callers, load_roster
-    from .grading import grade_callers, load_rules
-    from .review import build_review_queue
+    from speechchurn import outputs
+    from speechchurn.customers.aggregate import aggregate_callers, load_roster
+    from speechchurn.customers.grading import grade_callers, load_rules
+    from speechchurn.customers.review import build_review_queue
 
     out_dir = Path(out_dir)
     rules = load_rules(options.rules)
@@ -404,7 +404,7 @@ def grade(out_dir: Path, options: GradeOptions = GradeOptions()):
 
 def write_reports(out_dir: Path, title: str | None = None) -> tuple[Path, Path]:
     """report.html and callers.xlsx from the exported outputs."""
-    from .report import write_report, write_workbook
+    from speechchurn.report.render import write_report, write_workbook
 
     return write_report(out_dir, title), write_workbook(out_dir)
 
@@ -412,7 +412,7 @@ def write_reports(out_dir: Path, title: str | None = None) -> tuple[Path, Path]:
 def _as_of_timestamp(as_of: dt.date | None, calls, timezone: str):
     import pandas as pd
 
-    from .aggregate import default_as_of
+    from speechchurn.customers.aggregate import default_as_of
 
     if as_of is None:
         return default_as_of(calls)

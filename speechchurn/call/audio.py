@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioDecodeError
-from .schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED
+from speechchurn.errors import AudioDecodeError
+from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED
 
 log = logging.getLogger("speechchurn")
 
@@ -345,7 +345,7 @@ def _assign_roles(planes: np.ndarray, options: AudioOptions) -> dict[str, np.nda
 def _too_long(path: Path, limit_s: float) -> RecordingTooLongError:
     span = f"{limit_s / 3600:g} h" if limit_s >= 3600 else f"{limit_s / 60:g} min"
     return RecordingTooLongError(
-        f"{path.name}: longer than {span}; stream it in windows (speechchurn.recording.analyze_recording) "
-        "or split the recording",
+        f"{path.name}: longer than {span}; stream it in windows "
+        "(speechchurn.call.recording.analyze_recording) or split the recording",
         limit_s,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import SpeechchurnError
+from speechchurn.errors import SpeechchurnError
 
 log = logging.getLogger("speechchurn")
 
@@ -27,7 +27,7 @@ class ClusterError(SpeechchurnError):
 
 def run_remote(job, audio: bytes, options, lexicon):
     """Worker side: materialise the audio in a temp file and run the normal per-file work."""
-    from .pipeline import run_job
+    from speechchurn.batch.pipeline import run_job
 
     suffix = Path(job.file).suffix
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:

@@ -29,8 +29,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from speechchurn.lexicon import Lexicon, Term
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
+from speechchurn.text.lexicon import Lexicon, Term
 
 log = logging.getLogger("speechchurn")
 

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StoreError
-from .schema import Segment
+from speechchurn.errors import StoreError
+from speechchurn.schema import Segment
 
 STORE_NAME = "speechchurn.db"
 SCHEMA_VERSION = "1"

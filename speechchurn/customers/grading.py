@@ -2,7 +2,7 @@
 
 The rules live in a TOML file (``speechchurn/data/default_rules.toml`` by default, documented line by
 line in docs/rules.md). :func:`load_rules` validates it into frozen dataclasses; :func:`grade_callers`
-applies it to the output of :func:`speechchurn.aggregate.aggregate_callers`, fully vectorised (the
+applies it to the output of :func:`speechchurn.customers.aggregate.aggregate_callers`, fully vectorised (the
 reason strings are built with column-wise string concatenation, one rule at a time).
 
 Conditions use a tiny grammar, ``<indicator> <op> <number>`` with op in ``>= > <= < == !=``; they are
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speechchurn.aggregate import AGGREGATE_COLUMNS
+from speechchurn.customers.aggregate import AGGREGATE_COLUMNS
 from speechchurn.errors import ConfigError
 from speechchurn.resources import default_rules_path
 

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelChecksumError, ModelNotFoundError
+from speechchurn.errors import ModelChecksumError, ModelNotFoundError
 
 log = logging.getLogger("speechchurn")
 

@@ -1,7 +1,7 @@
 """One recording from file to transcript, keyword hits and acoustics, in bounded memory.
 
 Calls up to ``LONG_CALL_S`` (20 min) are decoded whole and measured with
-:func:`speechchurn.acoustics.measure_call`. Longer recordings (or ones whose length the container
+:func:`speechchurn.call.acoustics.measure_call`. Longer recordings (or ones whose length the container
 does not declare) are streamed in ``WINDOW_S`` windows (5 min) by :func:`audio.iter_windows`;
 only one window is held at a time (about 38 MB for a stereo window at 16 kHz float32):
 
@@ -12,7 +12,7 @@ only one window is held at a time (about 38 MB for a stereo window at 16 kHz flo
 * loudness is accumulated as the energy sum and sample count of the speech parts per role, so the
   call-level RMS is exact;
 * the call-level measures then come from the collected intervals with the same interval
-  arithmetic as :func:`speechchurn.acoustics.measure_from_speech`.
+  arithmetic as :func:`speechchurn.call.acoustics.measure_from_speech`.
 
 Differences from the whole-call path are confined to window boundaries (a word cut by a boundary
 may be mis-heard) and to the energy gate's noise floor, which is estimated per window.
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import acoustics as ac
-from .acoustics import AcousticsOptions, CallAcoustics, Interval
-from .audio import (
+from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.call import acoustics as ac
+from speechchurn.call.acoustics import AcousticsOptions, CallAcoustics, Interval
+from speechchurn.call.audio import (
     LONG_CALL_S,
     SAMPLE_RATE,
     WINDOW_S,
@@ -42,8 +43,7 @@ from .audio import (
     iter_windows,
     probe_duration,
 )
-from .schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
-from .transcribe import TranscribeOptions
+from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
 
 log = logging.getLogger("speechchurn")
 
@@ -104,8 +104,8 @@ def _analyze_whole(
     transfers_override: int | None,
 ) -> RecordingResult:
     """What a normal call gets: one decode, one transcription, measure_call on the whole channels."""
-    from .keywords import find_hits
-    from .transcribe import transcribe_audio
+    from speechchurn.asr.transcribe import transcribe_audio
+    from speechchurn.text.keywords import find_hits
 
     segments = cached_segments
     if segments is None:
@@ -151,7 +151,7 @@ def _analyze_windows(
     window_s: float,
 ) -> RecordingResult:
     """Stream the recording window by window; a recording that fits one window is handled whole."""
-    from .keywords import find_hits
+    from speechchurn.text.keywords import find_hits
 
     windows = iter_windows(path, audio, window_s)
     first = next(windows)
@@ -206,7 +206,7 @@ def _transcribe_window(window: AudioWindow, options: TranscribeOptions) -> list[
     """The window's segments on the call's clock."""
     from dataclasses import replace
 
-    from .transcribe import transcribe_audio
+    from speechchurn.asr.transcribe import transcribe_audio
 
     offset = window.offset_s
     return [

@@ -19,10 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, DecodedAudio
-from .errors import ModelNotFoundError, SpeechchurnError
-from .models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
-from .schema import Segment
+from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
+from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
+from speechchurn.errors import ModelNotFoundError, SpeechchurnError
+from speechchurn.schema import Segment
 
 log = logging.getLogger("speechchurn")
 

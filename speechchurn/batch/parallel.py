@@ -22,14 +22,14 @@ def split_threads(options, workers: int):
 
 
 def _init_worker(options) -> None:
-    from .transcribe import load_engine
+    from speechchurn.asr.transcribe import load_engine
 
     load_engine(options.transcribe)
 
 
 def run_in_pool(jobs: Sequence, options, lexicon) -> Iterator:
     """Yield each job's result (CallRecord or (file, reason)) as soon as it finishes."""
-    from .pipeline import run_job
+    from speechchurn.batch.pipeline import run_job
 
     workers = min(options.workers, len(jobs))
     options = split_threads(options, workers)

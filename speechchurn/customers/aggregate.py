@@ -340,7 +340,7 @@ def _fallback_normalize_phone(value: str) -> str:
 def _phone_normalizer():
     """metadata.normalize_phone when that module is available, else the local fallback."""
     try:
-        from speechchurn.metadata import normalize_phone
+        from speechchurn.call.metadata import normalize_phone
     except ImportError:
         return _fallback_normalize_phone
     return normalize_phone

@@ -1,0 +1,1 @@
+"""call stage of speechchurn."""

@@ -1,0 +1,1 @@
+"""dev stage of speechchurn."""
