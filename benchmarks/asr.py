@@ -52,18 +52,21 @@ TOP_DIFFERENCES = 15  # rows in the error-analysis table
 def run_engine(engine: str, beam: int, threads: int, samples: Path, vad_pad_ms: int | None = None) -> dict:
     """Transcribe every call in truth.json with one engine; timings, RSS and per-role CER counts.
 
-    `vad_pad_ms` overrides transcribe.VAD_SPEECH_PAD_MS in this (worker) process, for the pad sweep.
+    `vad_pad_ms` overrides VadOptions.speech_pad_ms, for the pad sweep.
     """
     import numpy as np
 
-    from speechchurn.asr import transcribe
-    from speechchurn.asr.transcribe import TranscribeOptions, load_engine, speech_chunks, transcribe_audio
+    from speechchurn.asr.transcribe import (
+        TranscribeOptions,
+        VadOptions,
+        load_engine,
+        speech_chunks,
+        transcribe_audio,
+    )
     from speechchurn.call.audio import decode_audio
 
-    if vad_pad_ms is not None:
-        transcribe.VAD_SPEECH_PAD_MS = vad_pad_ms
-
-    options = TranscribeOptions(engine=engine, beam_size=beam, cpu_threads=threads)
+    vad = VadOptions() if vad_pad_ms is None else VadOptions(speech_pad_ms=vad_pad_ms)
+    options = TranscribeOptions(engine=engine, beam_size=beam, cpu_threads=threads, vad_options=vad)
     t0 = time.perf_counter()
     model = load_engine(options)
     speech_chunks(np.zeros(16_000, dtype=np.float32))  # load the VAD model too (1 s of silence)
@@ -91,7 +94,7 @@ def run_engine(engine: str, beam: int, threads: int, samples: Path, vad_pad_ms: 
         "decode_s": decode_s,
         "transcribe_s": transcribe_s,
         "audio_s": sum(c["duration_s"] for c in calls.values()),
-        "vad_pad_ms": transcribe.VAD_SPEECH_PAD_MS,
+        "vad_pad_ms": vad.speech_pad_ms,
         "rss_mb": peak_rss_mib(),
         "calls": calls,
     }
@@ -263,7 +266,7 @@ def sweep_pad(args: argparse.Namespace, load: LoadReport) -> str:
         print(lines[-1], file=sys.stderr)
     intro = (
         f"`python benchmarks/asr.py --sweep-pad {args.sweep_pad}`: {ENGINE_FASTER} base, beam {args.beam}, "
-        f"cpu_threads={args.threads}, `transcribe.VAD_SPEECH_PAD_MS` overridden per run "
+        f"cpu_threads={args.threads}, `VadOptions.speech_pad_ms` overridden per run "
         f"(truth.json sha256 {samples_fingerprint(args.samples)}). {load.describe()}.\n\n"
     )
     return "## ASR: VAD speech pad\n\n" + intro + "\n".join(lines)

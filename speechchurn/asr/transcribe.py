@@ -30,10 +30,6 @@ DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4)  # bounded fallback: at most three decodi
 HALLUCINATION_NO_SPEECH_PROB = 0.5  # above this Whisper itself thinks the window is silent
 HALLUCINATION_MIN_SPEECH_SHARE = 0.5  # a segment needs this share of its span under VAD speech
 WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech chunk
-VAD_MIN_SILENCE_MS = 500  # ms of silence that split speech chunks
-VAD_SPEECH_PAD_MS = (
-    500  # ms kept around each chunk (200 ms clipped turn-initial syllables; docs/benchmarks.md)
-)
 
 # Phrases Whisper emits over silence (subtitle credits, video outros), compared without punctuation.
 KNOWN_HALLUCINATIONS = (
@@ -65,6 +61,14 @@ class TranscriptionError(SpeechchurnError):
 
 
 @dataclass(frozen=True)
+class VadOptions:
+    """Silero VAD settings that gate the decoder; part of the transcript cache key."""
+
+    min_silence_ms: int = 500  # ms of silence that split speech chunks
+    speech_pad_ms: int = 500  # ms kept around each chunk (200 ms clipped turn-initial syllables)
+
+
+@dataclass(frozen=True)
 class TranscribeOptions:
     engine: str = ENGINE_FASTER
     model: str = "base"
@@ -74,6 +78,7 @@ class TranscribeOptions:
     cpu_threads: int = 0  # 0 = let the engine choose (all cores)
     vad: bool = True
     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
+    vad_options: VadOptions = VadOptions()
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -241,21 +246,24 @@ def load_engine(options: TranscribeOptions) -> Engine:
     return FasterWhisperEngine(options)
 
 
-def speech_chunks(samples: np.ndarray) -> list[dict]:
+def speech_chunks(samples: np.ndarray, vad: VadOptions = VadOptions()) -> list[dict]:
     """Silero VAD speech chunks as sample-index dicts (`start`, `end`) at SAMPLE_RATE."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions as SileroOptions
+    from faster_whisper.vad import get_speech_timestamps
 
-    options = VadOptions(min_silence_duration_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS)
+    options = SileroOptions(min_silence_duration_ms=vad.min_silence_ms, speech_pad_ms=vad.speech_pad_ms)
     return get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
 
 
-def transcribe_channel(engine: Engine, samples: np.ndarray, role: str, vad: bool = True) -> list[Segment]:
+def transcribe_channel(
+    engine: Engine, samples: np.ndarray, role: str, vad: bool = True, vad_options: VadOptions = VadOptions()
+) -> list[Segment]:
     """Transcribe one channel; VAD-gated so silence and line noise never reach the decoder.
 
     The speech chunks are joined and decoded together (few decoder windows, full context), then
     words are mapped back to the call's clock and regrouped so no segment spans two chunks.
     """
-    chunks = speech_chunks(samples)
+    chunks = speech_chunks(samples, vad_options)
     if not chunks:
         return []
     if not vad:
@@ -354,7 +362,7 @@ def transcribe_audio(
     segments: list[Segment] = []
     for role, samples in audio.channels.items():
         try:
-            segments.extend(transcribe_channel(engine, samples, role, vad=options.vad))
+            segments.extend(transcribe_channel(engine, samples, role, options.vad, options.vad_options))
         except (RuntimeError, ValueError) as e:
             raise TranscriptionError(
                 f"{audio.path.name}: {engine.name} failed on the {role} channel: {e}"
