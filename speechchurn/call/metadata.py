@@ -8,8 +8,10 @@ Sources, in order of preference (see :func:`resolve_meta`):
    (default ``YYYYMMDD_HHMMSS_<phone>_<in|out>``, e.g. ``20261118_093012_13800000001_in.wav``);
 3. the file's modification time and an ``unknown`` caller (logged as a warning).
 
-Phone numbers are normalised (:func:`normalize_phone`) so that one customer aggregates as one, and
-timestamps are parsed into timezone-aware datetimes in an explicit timezone (:func:`parse_timestamp`).
+Phone numbers are normalised (:func:`normalize_phone`) so that one customer aggregates as one; a
+caller that is not a plausible phone number (:func:`caller_key`) becomes ``unknown`` (a manifest
+problem naming row and column when it came from a manifest), never a customer key. Timestamps
+are parsed into timezone-aware datetimes in an explicit timezone (:func:`parse_timestamp`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ EXCEL_SERIAL_MAX_DAYS = 2_958_465.0  # 9999-12-31
 _PHONE_STRIP = re.compile(r"[\s\-()（）.·/_]+")
 MOBILE_DIGITS = 11  # Chinese mobile numbers: 1xx xxxx xxxx
 CN_COUNTRY_CODE = "86"
+
+# What a normalised caller must look like to become a customer key (anything else is `unknown`).
+PLAUSIBLE_CALLERS = {
+    "mobile": r"1[3-9]\d{9}",  # mainland mobile, 11 digits
+    "landline": r"0(?:10|2\d)\d{8}|0[3-9]\d{2}\d{7,8}",  # area code (010, 02x, 0xxx) + local number
+    "local landline": r"[2-8]\d{6,7}",  # caller ID of a local call, no area code
+    "service": r"1[0-2]\d{3}|9[56]\d{3,6}|[48]00\d{7}",  # 10086, 12315, 95588, 400/800 numbers
+    "international": r"\+[1-9]\d{6,14}",  # E.164 outside mainland China
+}
+_PLAUSIBLE_CALLER = re.compile("|".join(f"(?:{p})" for p in PLAUSIBLE_CALLERS.values()))
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,16 @@ def normalize_phone(raw: object) -> str:
     if len(digits) == MOBILE_DIGITS + len(CN_COUNTRY_CODE) and digits.startswith(CN_COUNTRY_CODE + "1"):
         return digits[len(CN_COUNTRY_CODE) :]
     return digits
+
+
+def caller_key(raw: object) -> str | None:
+    """The normalised phone number when it is a plausible one, else None (never a customer key).
+
+    Accepted: mainland mobiles, landlines (with or without area code), service numbers (10086,
+    95xxx, 400/800) and international numbers, written with ``+86``/``0086``/separators or not.
+    """
+    number = normalize_phone(raw)
+    return number if _PLAUSIBLE_CALLER.fullmatch(number) else None
 
 
 def _strip_country_code(international: str) -> str:
@@ -308,6 +330,13 @@ def _add_row(manifest: Manifest, row: int, record: dict[str, str], zone: ZoneInf
         log.warning(problem)
         manifest.problems.append(problem)
         return
+    if meta.caller == UNKNOWN_CALLER:
+        problem = (
+            f"{manifest.path}: row {row}, column 'caller': {record.get('caller', '')!r} is not a phone "
+            f"number; caller set to {UNKNOWN_CALLER!r}"
+        )
+        log.warning(problem)
+        manifest.problems.append(problem)
     if meta.file in manifest.rows:
         problem = (
             f"{manifest.path}: row {row}, column 'file': duplicate entry for {meta.file!r}; kept the first"
@@ -339,7 +368,7 @@ def _row_meta(record: dict[str, str], zone: ZoneInfo, extra_columns: tuple[str, 
         raise _RowError("direction", f"direction {record.get('direction', '')!r} is not in/out")
     return CallMeta(
         file=Path(file_cell.replace("\\", "/")).name,
-        caller=normalize_phone(record.get("caller")),
+        caller=caller_key(record.get("caller")) or UNKNOWN_CALLER,
         agent=record.get("agent", ""),
         direction=direction,
         started_at=started_at,
@@ -389,9 +418,16 @@ def meta_from_filename(
     except ValueError:
         log.warning("file name %s matches the pattern but its date/time %r is invalid", file_path.name, stamp)
         return None
+    caller = caller_key(groups.get("caller"))
+    if caller is None and groups.get("caller"):
+        log.warning(
+            "%s: caller %r in the file name is not a phone number; caller unknown",
+            file_path.name,
+            groups["caller"],
+        )
     return CallMeta(
         file=file_path.name,
-        caller=normalize_phone(groups.get("caller")),
+        caller=caller or UNKNOWN_CALLER,
         agent=groups.get("agent", ""),
         direction=normalize_direction(groups.get("direction")) or UNKNOWN_DIRECTION,
         started_at=started_at,

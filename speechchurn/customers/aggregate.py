@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speechchurn.call.metadata import UNKNOWN_CALLER
 from speechchurn.errors import ConfigError, ManifestError
 
 log = logging.getLogger("speechchurn")
@@ -150,6 +151,10 @@ def _prepare(
     dropped = int((~keep).sum())
     if dropped:
         log.info("aggregate: %d call(s) after as-of %s (or without a start time) excluded", dropped, as_of_ts)
+    unknown = calls["caller"].astype(str).isin([UNKNOWN_CALLER, ""]).to_numpy() & keep
+    if unknown.any():  # an unknown caller is never a customer key
+        log.info("aggregate: %d call(s) without a valid caller excluded", int(unknown.sum()))
+        keep = keep & ~unknown
     wanted = {f"kw_{c}" for c in (*categories, *_CALL_COUNT_CATEGORIES, "competitor")}
     columns = [c for c in calls.columns if c in _USED_COLUMNS or c in wanted]
     codes, uniques = pd.factorize(calls["caller"].astype(str).to_numpy()[keep], sort=True)
