@@ -27,3 +27,11 @@ class ManifestError(SpeechchurnError):
 
 class StoreError(SpeechchurnError):
     """The result store in OUT_DIR is missing or unreadable."""
+
+
+class ClusterError(SpeechchurnError):
+    """The Dask scheduler could not be reached or used."""
+
+
+class LeakageError(SpeechchurnError):
+    """A feature was built from data after the training cutoff, or labels overlap the features' time."""

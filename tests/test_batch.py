@@ -98,9 +98,9 @@ def test_ctrl_c_stops_cleanly_with_a_resume_hint(uninterrupted, tmp_path):
 
 def test_dask_executor_matches_a_local_run(calls_dir, tmp_path, fake_engine, monkeypatch):
     distributed = pytest.importorskip("distributed")
-    import speechchurn.batch.distributed
+    import speechchurn.batch.executors
 
-    monkeypatch.setattr(speechchurn.batch.distributed, "MAX_IN_FLIGHT", 2)  # 3 files: exercises the refill
+    monkeypatch.setattr(speechchurn.batch.executors, "MAX_IN_FLIGHT", 2)  # 3 files: exercises the refill
     local = analyze(calls_dir, tmp_path / "local")
     with distributed.LocalCluster(
         n_workers=1,

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechchurn.batch.worker import CallRecord, Failure
 from speechchurn.errors import StoreError
 from speechchurn.schema import Segment
 
@@ -187,9 +188,9 @@ class Store:
         )
         return [json.loads(r[0]) for r in rows]
 
-    def failures(self) -> list[tuple[str, str]]:
+    def failures(self) -> list[Failure]:
         rows = self.db.execute("SELECT file, reason FROM files WHERE status = 'failed' ORDER BY file")
-        return [(f, r) for f, r in rows]
+        return [Failure(f, r) for f, r in rows]
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
@@ -200,17 +201,3 @@ class Store:
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """Everything one processed file contributes to the store."""
-
-    file: str
-    sha256: str
-    run_key: str
-    transcript_key: str
-    audio_s: float
-    segments: tuple[Segment, ...]
-    row: dict
-    hits: tuple[dict, ...]

@@ -262,8 +262,8 @@ def _print_summary(result, quiet: bool) -> None:
         f"{result.failed} failed, {result.ignored} non-audio ignored; "
         f"wall time {result.wall_s:.1f} s; outputs in {result.out_dir}"
     )
-    for file, reason in result.failures[:10]:
-        typer.echo(f"  failed: {file}: {reason}", err=True)
+    for failure in result.failures[:10]:
+        typer.echo(f"  failed: {failure.file}: {failure.reason}", err=True)
     for problem in result.problems[:10]:
         typer.echo(f"  manifest: {problem}", err=True)
     if len(result.failures) + len(result.problems) > 20:

@@ -1,0 +1,172 @@
+"""Where the jobs run: this process, a local process pool, or a Dask cluster.
+
+Every executor maps a job function (default `worker.run_job`) over `FileJob`s and yields each
+`CallRecord` / `Failure` as soon as it is ready. Only the caller writes to the store. The batch's
+lexicon is handed in once and passed to every job (scattered once to Dask workers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from speechchurn.batch.options import EXECUTOR_DASK, AnalyzeOptions
+from speechchurn.batch.worker import Failure, FileJob, JobResult, run_job
+from speechchurn.errors import ClusterError
+
+log = logging.getLogger("speechchurn")
+
+MAX_IN_FLIGHT = 64  # Dask: files submitted but not finished; bounds the client's memory for audio bytes
+DASK_CONNECT_TIMEOUT = "20s"
+
+JobFunction = Callable[[FileJob, AnalyzeOptions, object], JobResult]
+
+
+class Executor(Protocol):
+    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]: ...
+
+
+def choose_executor(options: AnalyzeOptions, job_count: int) -> Executor:
+    """Dask when asked; a process pool for more than one job and worker; else this process."""
+    if options.executor == EXECUTOR_DASK:
+        return DaskExecutor(options.scheduler)
+    if options.workers > 1 and job_count > 1:
+        return PoolExecutor(options.workers)
+    return InProcessExecutor()
+
+
+# --- this process ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InProcessExecutor:
+    job: JobFunction = run_job
+
+    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+        for job in jobs:
+            yield self.job(job, options, lexicon)
+
+
+# --- a local process pool ----------------------------------------------------------------------
+
+
+def split_threads(options: AnalyzeOptions, workers: int) -> AnalyzeOptions:
+    """Give each worker an equal share of the cores unless threads were set explicitly."""
+    if options.transcribe.cpu_threads:
+        return options
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return replace(options, transcribe=replace(options.transcribe, cpu_threads=threads))
+
+
+def _init_worker(options: AnalyzeOptions) -> None:
+    from speechchurn.asr.transcribe import load_engine
+
+    load_engine(options.transcribe)
+
+
+@dataclass(frozen=True)
+class PoolExecutor:
+    """A spawn-context process pool in which each worker loads the Whisper model once."""
+
+    workers: int
+    job: JobFunction = run_job
+
+    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from speechchurn.asr.models import provision
+
+        provision(options.transcribe.model, options.transcribe.engine)  # once, before any worker starts
+        workers = min(self.workers, len(jobs))
+        options = split_threads(options, workers)
+        context = multiprocessing.get_context("spawn")  # no fork after native thread pools start
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,))
+        try:
+            futures = {pool.submit(self.job, job, options, lexicon): job for job in jobs}
+            for future in as_completed(futures):
+                yield _pool_result(future, futures[future])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_result(future, job: FileJob) -> JobResult:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool as e:
+        return Failure(job.file, f"worker process died while processing this file ({e})")
+
+
+# --- a Dask cluster ----------------------------------------------------------------------------
+
+
+def run_remote(
+    job: FileJob, audio: bytes, options: AnalyzeOptions, lexicon, function: JobFunction
+) -> JobResult:
+    """Dask worker side: materialise the audio in a temp file and run the normal per-file work.
+
+    Each job travels with its audio bytes, so workers need no shared file system.
+    """
+    with tempfile.NamedTemporaryFile(suffix=Path(job.file).suffix) as handle:
+        handle.write(audio)
+        handle.flush()
+        return function(replace(job, path=Path(handle.name)), options, lexicon)
+
+
+@dataclass(frozen=True)
+class DaskExecutor:
+    """Scale-out on an existing Dask distributed cluster (`scheduler` = tcp://HOST:PORT)."""
+
+    scheduler: str | None
+    job: JobFunction = run_job
+
+    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+        try:
+            from dask.distributed import Client
+        except ImportError as e:
+            raise ClusterError("--executor dask needs the dask extra: pip install 'speechchurn[dask]'") from e
+        try:
+            client = Client(self.scheduler, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as e:
+            raise ClusterError(f"cannot reach Dask scheduler {self.scheduler}: {e}") from e
+        try:
+            yield from self._stream(client, list(jobs), options, lexicon)
+        finally:
+            client.close()
+
+    def _stream(self, client, jobs: list[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+        """Keep a bounded window of jobs in flight so the client never holds every file's bytes."""
+        from dask.distributed import as_completed
+
+        # the client's lexicon is sent once, so a --lexicons folder need not exist on the workers
+        lexicon = client.scatter(lexicon, broadcast=True)
+        pending = iter(jobs)
+        by_key: dict[str, FileJob] = {}
+
+        def submit(job: FileJob):
+            audio = job.path.read_bytes()
+            future = client.submit(run_remote, job, audio, options, lexicon, self.job, pure=False)
+            by_key[future.key] = job
+            return future
+
+        window = as_completed([submit(job) for job in itertools.islice(pending, MAX_IN_FLIGHT)])
+        for future in window:
+            yield _dask_result(future, by_key.pop(future.key))
+            following = next(pending, None)
+            if following is not None:
+                window.add(submit(following))
+
+
+def _dask_result(future, job: FileJob) -> JobResult:
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001 - a lost worker fails this file, not the batch
+        return Failure(job.file, f"dask worker failed: {type(e).__name__}: {e}")

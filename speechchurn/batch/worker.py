@@ -1,0 +1,146 @@
+"""One file's work: a picklable `FileJob` in, a `CallRecord` or a `Failure` out.
+
+`run_job` is the function every executor runs (in this process, in a pool worker or on a Dask
+worker). It never raises for a bad file: the failure comes back as a typed `Failure`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.errors import SpeechchurnError
+from speechchurn.schema import Segment
+
+log = logging.getLogger("speechchurn")
+
+LEADING_COLUMNS = (
+    "file",
+    "caller",
+    "agent",
+    "direction",
+    "started_at",
+    "duration_s",
+    "transfers",
+    "sentiment_mean",
+    "sentiment_min",
+    "negative_share",
+    "sentiment_end",
+)
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One file's work order; everything a worker needs, nothing it must look up."""
+
+    path: Path
+    file: str
+    sha256: str
+    meta: object  # call.metadata.CallMeta
+    transcript_key: str
+    cached_segments: tuple[Segment, ...] | None
+    run_key: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """Everything one processed file contributes to the store."""
+
+    file: str
+    sha256: str
+    run_key: str
+    transcript_key: str
+    audio_s: float
+    segments: tuple[Segment, ...]
+    row: dict
+    hits: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be analysed, and why (one line, goes to errors.csv)."""
+
+    file: str
+    reason: str
+
+
+JobResult = CallRecord | Failure
+
+
+def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
+    """Decode, transcribe (unless cached), and compute every per-call feature of one file.
+
+    Recordings longer than audio.LONG_CALL_S are streamed in windows (bounded memory).
+    `lexicon` is the batch's `text.lexicon.Lexicon`, loaded once by the caller.
+    """
+    from speechchurn.call.acoustics import AcousticsOptions
+    from speechchurn.call.recording import analyze_recording
+    from speechchurn.text.keywords import keyword_counts
+    from speechchurn.text.sentiment import call_sentiment
+
+    result = analyze_recording(
+        job.path,
+        options.audio,
+        options.transcribe,
+        AcousticsOptions(non_talk_min_s=options.non_talk_min_s),
+        lexicon,
+        job.cached_segments,
+        job.meta.transfers,
+    )
+    sentiment = call_sentiment(result.segments, result.duration_s)
+    counts = keyword_counts(result.hits, lexicon.names)
+    row = call_row(job, result.acoustics.as_columns(), sentiment.as_columns(), counts)
+    row["audio_warnings"] = "; ".join(result.warnings)
+    hit_dicts = tuple({"file": job.file, "caller": job.meta.caller, **h.to_dict()} for h in result.hits)
+    return CallRecord(
+        job.file,
+        job.sha256,
+        job.run_key,
+        job.transcript_key,
+        result.duration_s,
+        tuple(result.segments),
+        row,
+        hit_dicts,
+    )
+
+
+def call_row(job: FileJob, acoustic: dict, sentiment: dict, counts: dict) -> dict:
+    """The calls.csv row: metadata, measures, then manifest pass-through columns.
+
+    A pass-through column never replaces a measured one of the same name (it is dropped, logged).
+    """
+    meta = job.meta
+    row = {
+        "file": job.file,
+        "caller": meta.caller,
+        "agent": meta.agent,
+        "direction": meta.direction,
+        "started_at": meta.started_at.isoformat(),
+        "meta_source": meta.source,
+    }
+    row.update(acoustic)
+    row.update(sentiment)
+    row.update(counts)
+    for column, value in meta.extra:
+        if column in row:
+            log.warning(
+                "%s: manifest column %r ignored: it would replace a measured column", job.file, column
+            )
+        else:
+            row[column] = value
+    ordered = {k: row[k] for k in LEADING_COLUMNS if k in row}
+    ordered.update({k: v for k, v in row.items() if k not in ordered})
+    return ordered
+
+
+def run_job(job: FileJob, options: AnalyzeOptions, lexicon) -> JobResult:
+    """Process one file; a failure comes back as a `Failure` instead of raising."""
+    try:
+        return process_file(job, options, lexicon)
+    except SpeechchurnError as e:
+        return Failure(job.file, str(e))
+    except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
+        log.exception("unexpected failure on %s", job.file)
+        return Failure(job.file, f"{type(e).__name__}: {e}")
