@@ -121,7 +121,7 @@ BAD_FILES = {
     "empty.wav": (lambda p: p.write_bytes(b""), "empty file"),
     "notes.wav": (
         lambda p: p.write_text("这不是音频\n" * 40, encoding="utf-8"),
-        "not a decodable audio file",
+        r"not a decodable audio file \(invalid data\)$",  # no raw [Errno 1094995529]
     ),
     "zero.wav": (lambda p: write_wav(p, np.zeros((0, 2)), 8000), "zero-length audio"),
     "header.wav": (_wav_header_only, "truncated WAV header"),

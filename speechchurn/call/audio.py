@@ -285,7 +285,17 @@ def _decoded_blocks(path: Path, options: AudioOptions, info: dict) -> Iterator[n
     except AudioDecodeError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise AudioDecodeError(f"{path.name}: not a decodable audio file ({e})") from e
+        raise AudioDecodeError(f"{path.name}: not a decodable audio file ({_decode_reason(e)})") from e
+
+
+def _decode_reason(error: Exception) -> str:
+    """FFmpeg's reason in words, without its raw error code (`[Errno 1094995529]`) or the path."""
+    import av
+
+    if isinstance(error, av.error.InvalidDataError):
+        return "invalid data"
+    reason = getattr(error, "strerror", None) or str(error)
+    return reason[:1].lower() + reason[1:]
 
 
 def _frames(container, stream) -> Iterator:
