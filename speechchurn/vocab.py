@@ -1,5 +1,111 @@
-"""Domain vocabulary: each value that more than one module needs lives here, once."""
+"""Domain vocabulary: every value that more than one module needs lives here, once.
+
+Speaker roles and their groups, keyword categories and what each is used for, customer tiers,
+churn-risk levels and their order, warning levels, sentiment cut-offs, the default time zone, the
+decoded sample rate and the `kw_` column names. Chinese labels for pages live here too, so the
+report and the review app show the same words.
+"""
 
 from __future__ import annotations
 
+# --- time and audio ------------------------------------------------------------------------------
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # time zone of naive timestamps (mainland China call centres)
+SAMPLE_RATE_HZ = 16_000  # Hz: every decoded channel; what Whisper and the Silero VAD expect
+
+# --- speaker roles -------------------------------------------------------------------------------
+
+ROLE_AGENT = "agent"
+ROLE_CUSTOMER = "customer"
+ROLE_MIXED = "mixed"  # mono recording: both parties on one channel
+ROLES = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)  # also the order in which channels are listed
+SPEAKER_ROLES = (ROLE_AGENT, ROLE_CUSTOMER)  # one party per channel (stereo)
+CUSTOMER_SIDE_ROLES = (ROLE_CUSTOMER, ROLE_MIXED)  # whose words count as the customer's
+ROLE_LABELS = {ROLE_AGENT: "坐席", ROLE_CUSTOMER: "客户", ROLE_MIXED: "通话"}
+
+# --- keyword categories (one lexicon file each; see speechchurn/data/lexicons) --------------------
+
+CAT_BILLING = "billing"
+CAT_CHURN_INTENT = "churn_intent"
+CAT_COMPETITOR = "competitor"
+CAT_COMPLAINT = "complaint"
+CAT_HOLD = "hold"
+CAT_INQUIRY = "inquiry"
+CAT_NETWORK = "network"
+CAT_PRAISE = "praise"
+CAT_TRANSFER = "transfer"
+CATEGORY_LABELS = {
+    CAT_BILLING: "资费账单",
+    CAT_CHURN_INTENT: "离网意向",
+    CAT_COMPETITOR: "竞品",
+    CAT_COMPLAINT: "投诉",
+    CAT_HOLD: "等待",
+    CAT_INQUIRY: "咨询",
+    CAT_NETWORK: "网络",
+    CAT_PRAISE: "表扬",
+    CAT_TRANSFER: "转接",
+}
+# Roles of categories:
+# stance: the customer's attitude; negatable (不投诉) and dropped inside a longer hit of another category
+STANCE_CATEGORIES = frozenset({CAT_COMPLAINT, CAT_CHURN_INTENT, CAT_PRAISE})
+NEGATABLE_CATEGORIES = STANCE_CATEGORIES
+# agent events: the agent's words mark a hold or a transfer in the call's timeline
+HOLD_CATEGORY = CAT_HOLD
+TRANSFER_CATEGORY = CAT_TRANSFER
+# counted per customer as "calls with at least one hit": complaint_calls, churn_intent_calls
+CALL_COUNT_CATEGORIES = (CAT_COMPLAINT, CAT_CHURN_INTENT)
+COMPETITOR_CATEGORY = CAT_COMPETITOR  # summed per customer as competitor_mentions
+# quoted first in the supervisor's review queue
+PRIORITY_CATEGORIES = (CAT_COMPLAINT, CAT_CHURN_INTENT, CAT_COMPETITOR)
+ALARM_CATEGORIES = (CAT_COMPLAINT, CAT_CHURN_INTENT)  # drawn in the alarm colour in charts
+
+# --- keyword count columns -----------------------------------------------------------------------
+
+KW_PREFIX = "kw_"
+KW_AGENT_SUFFIX = "_agent"
+
+
+def kw_column(category: str) -> str:
+    """The customer-side count column of a category: kw_<category>."""
+    return f"{KW_PREFIX}{category}"
+
+
+def kw_agent_column(category: str) -> str:
+    """The agent-side count column of a category: kw_<category>_agent."""
+    return f"{KW_PREFIX}{category}{KW_AGENT_SUFFIX}"
+
+
+def is_customer_kw_column(column: str) -> bool:
+    """True for kw_<category> (customer side), false for kw_<category>_agent and anything else."""
+    return (
+        column.startswith(KW_PREFIX) and not column.endswith(KW_AGENT_SUFFIX) and len(column) > len(KW_PREFIX)
+    )
+
+
+def kw_category(column: str) -> str:
+    """The category of a kw_<category> column."""
+    return column.removeprefix(KW_PREFIX)
+
+
+# --- sentiment (scores in [0, 1], 1 = positive) ---------------------------------------------------
+
+NEGATIVE_BELOW = 0.4  # score < 0.4: negative segment; a call with mean below it is a negative call
+POSITIVE_ABOVE = 0.6  # score > 0.6: positive; in between: neutral
+
+# --- customers: tiers, churn risk, warnings ------------------------------------------------------
+
+TIER_VIP, TIER_ORDINARY, TIER_SILENT = "VIP", "ordinary", "silent"
+TIER_ORDER = (TIER_VIP, TIER_ORDINARY, TIER_SILENT)
+TIER_LABELS = {TIER_VIP: "VIP", TIER_ORDINARY: "普通", TIER_SILENT: "沉默"}
+RISK_HIGH, RISK_MEDIUM, RISK_LOW = "high", "medium", "low"
+RISK_LEVELS = (RISK_HIGH, RISK_MEDIUM, RISK_LOW)  # most severe first: the sort order everywhere
+RISK_LABELS = {RISK_HIGH: "高", RISK_MEDIUM: "中", RISK_LOW: "低"}
+WARNING_RED, WARNING_ORANGE, WARNING_YELLOW, WARNING_NONE = "red", "orange", "yellow", "none"
+WARNING_LABELS = {WARNING_RED: "红色", WARNING_ORANGE: "橙色", WARNING_YELLOW: "黄色", WARNING_NONE: "无"}
+DIRECTION_IN, DIRECTION_OUT = "in", "out"
+DIRECTION_LABELS = {DIRECTION_IN: "呼入", DIRECTION_OUT: "呼出"}
+
+
+def risk_rank(level: object) -> int:
+    """0 for the most severe risk level; unknown levels sort last."""
+    return RISK_LEVELS.index(level) if level in RISK_LEVELS else len(RISK_LEVELS)
