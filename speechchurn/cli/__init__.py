@@ -4,6 +4,7 @@
 its own in this package and registers itself on `app` when imported below.
 """
 
-from speechchurn.cli.main import app
+from speechchurn.cli.main import app  # isort: skip
+from speechchurn.cli import serve as _serve  # noqa: F401  (serve, marks export, lexicon-stats)
 
 __all__ = ["app"]

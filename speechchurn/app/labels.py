@@ -1,0 +1,67 @@
+"""Chinese labels the desk shows supervisors (raw rule expressions stay in the CSVs)."""
+
+from __future__ import annotations
+
+import re
+
+TIER_LABELS = {"VIP": "VIP", "ordinary": "普通", "silent": "沉默"}
+RISK_LABELS = {"high": "高", "medium": "中", "low": "低"}
+WARNING_LABELS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "none": "无"}
+ROLE_LABELS = {"agent": "坐席", "customer": "客户", "mixed": "通话"}
+DIRECTION_LABELS = {"in": "呼入", "out": "呼出"}
+MATCH_LABELS = {"exact": "精确", "pinyin": "拼音", "fuzzy": "模糊"}
+VERDICT_LABELS = {"correct": "正确", "wrong": "误报"}
+CATEGORY_LABELS = {
+    "billing": "资费账单",
+    "churn_intent": "离网意向",
+    "competitor": "竞品",
+    "complaint": "投诉",
+    "hold": "等待",
+    "inquiry": "咨询",
+    "network": "网络",
+    "praise": "表扬",
+    "transfer": "转接",
+}
+RISK_RULE_LABELS = {
+    "churn_intent": "离网意向",
+    "churn_intent_repeated": "多次提离网",
+    "competitor": "提及竞品",
+    "complaint": "投诉",
+    "complaints_repeated": "多次投诉",
+    "sentiment_falling": "情绪走低",
+    "negative_sentiment": "情绪负面",
+    "transfers": "多次转接",
+}
+INDICATOR_UNITS = {
+    "churn_intent_calls": "通电话提到离网",
+    "competitor_mentions": "次提到竞品",
+    "complaint_calls": "通电话投诉",
+    "transfers": "次转接",
+}
+RISK_PART = re.compile(r"^\s*(?P<name>[\w]+)\s+(?P<points>[+-]\d+(?:\.\d+)?)\s*(?:\((?P<detail>.*)\))?\s*$")
+CONDITION = re.compile(r"(?P<ind>\w+)=(?P<value>-?[\d.]+)")
+
+
+def label(mapping: dict, key) -> str:
+    return mapping.get(str(key), "" if key is None else str(key))
+
+
+def risk_reason_lines(reason: str) -> list[str]:
+    """'churn_intent +3 (churn_intent_calls=2>=1); ...' -> ['离网意向 +3：2 通电话提到离网', ...]."""
+    lines = []
+    for part in str(reason or "").split(";"):
+        match = RISK_PART.match(part)
+        if match is None:
+            if part.strip():
+                lines.append(part.strip())
+            continue
+        name = RISK_RULE_LABELS.get(match["name"], match["name"])
+        details = [_condition_text(c) for c in CONDITION.finditer(match["detail"] or "")]
+        lines.append(f"{name} {match['points']}" + (f"：{'，'.join(details)}" if details else ""))
+    return lines
+
+
+def _condition_text(condition: re.Match) -> str:
+    unit = INDICATOR_UNITS.get(condition["ind"])
+    value = condition["value"]
+    return f"{value} {unit}" if unit else f"{condition['ind']}={value}"

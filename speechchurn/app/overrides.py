@@ -1,0 +1,141 @@
+"""How reviewer marks feed back into grading: tier overrides and (optionally) skipping wrong hits.
+
+Called from batch.pipeline.grade, so every re-grade (and every `analyze`) keeps the reviewers'
+decisions: an overridden customer's ``tier`` is the reviewer's, ``tier_reason`` says so with the reason,
+and ``tier_rule`` / ``tier_rule_reason`` keep what the rules said.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from speechchurn.app.marks import HitKey, connect, tier_overrides, wrong_hit_keys
+
+log = logging.getLogger("speechchurn")
+
+CUSTOMER_SIDE_ROLES = ("customer", "mixed")
+AGENT_ROLE = "agent"
+
+
+def load_tier_overrides(out_dir: Path) -> dict[str, dict]:
+    db = connect(out_dir)
+    try:
+        return tier_overrides(db)
+    finally:
+        db.close()
+
+
+def apply_tier_overrides(graded, overrides: dict[str, dict]):
+    """A copy of the graded customers with reviewers' tiers applied (columns tier_override_*)."""
+    out = graded.copy()
+    out["tier_rule"] = out["tier"]
+    out["tier_rule_reason"] = out.get("tier_reason", "")
+    out["tier_override_reason"] = ""
+    out["tier_override_by"] = ""
+    if not overrides or out.empty:
+        return out
+    callers = out["caller"].astype(str)
+    for caller, change in overrides.items():
+        rows = callers == str(caller)
+        if not rows.any():
+            continue
+        rule = out.loc[rows, "tier"].iloc[0]
+        out.loc[rows, "tier"] = change["tier"]
+        out.loc[rows, "tier_override_reason"] = change["reason"]
+        out.loc[rows, "tier_override_by"] = f"{change['reviewer']} {change['at']}"
+        out.loc[rows, "tier_reason"] = (
+            f"{change['tier']}: override by {change['reviewer']} ({change['at']}): {change['reason']} "
+            f"[rules said {rule}]"
+        )
+    return out
+
+
+def without_wrong_hits(out_dir: Path, calls, evidence):
+    """(calls, evidence) with hits marked wrong removed and the per-call kw_* counts lowered to match."""
+    db = connect(out_dir)
+    try:
+        wrong = wrong_hit_keys(db)
+        shas = dict(db.execute("SELECT file, sha256 FROM files"))
+    finally:
+        db.close()
+    if not wrong or evidence is None or evidence.empty:
+        return calls, evidence
+    keys = (
+        HitKey.of(shas.get(f) or "", s, t)
+        for f, s, t in zip(evidence["file"], evidence["start"], evidence["term"], strict=True)
+    )
+    is_wrong = [k in wrong for k in keys]
+    dropped = evidence.loc[is_wrong]
+    calls = calls.copy()
+    for hit in dropped.itertuples(index=False):
+        column = _count_column(hit)
+        if column is None or column not in calls.columns:
+            continue
+        rows = calls["file"] == hit.file
+        calls.loc[rows, column] = (calls.loc[rows, column] - 1).clip(lower=0)
+    log.info("grading skips %d hits marked wrong", len(dropped))
+    return calls, evidence.loc[[not w for w in is_wrong]]
+
+
+def _count_column(hit) -> str | None:
+    if str(getattr(hit, "negated", False)).lower() in ("true", "1"):
+        return None  # negated hits were never counted
+    if hit.role in CUSTOMER_SIDE_ROLES:
+        return f"kw_{hit.category}"
+    if hit.role == AGENT_ROLE:
+        return f"kw_{hit.category}_agent"
+    return None
+
+
+OVERRIDE_COLUMNS = ("tier_rule", "tier_rule_reason", "tier_override_reason", "tier_override_by")
+
+
+def refresh_outputs(out_dir: Path) -> None:
+    """Re-apply the current tier overrides to callers.csv, review.csv and the report (no re-grading)."""
+    from speechchurn import outputs
+    from speechchurn.customers.review import build_review_queue
+
+    out_dir = Path(out_dir)
+    path = out_dir / outputs.CALLERS_CSV
+    if not path.is_file():
+        return
+    graded = outputs.read_csv(path)
+    if "tier_rule" in graded.columns:
+        graded["tier"] = graded["tier_rule"]
+        graded["tier_reason"] = graded["tier_rule_reason"].fillna("")
+        graded = graded.drop(columns=[c for c in OVERRIDE_COLUMNS if c in graded.columns])
+    graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
+    outputs.write_csv(graded, path)
+    review_path = out_dir / outputs.REVIEW_CSV
+    top = len(outputs.read_csv(review_path)) if review_path.is_file() else None
+    evidence = _stored_evidence(out_dir)
+    outputs.write_csv(build_review_queue(graded, evidence, top=top or None), review_path)
+    _write_report(out_dir)
+
+
+def _stored_evidence(out_dir: Path):
+    import pandas as pd
+
+    db = connect(out_dir)
+    try:
+        rows = db.execute(
+            "SELECT e.hit FROM evidence e JOIN files f USING (file) WHERE f.status = 'done' "
+            "ORDER BY e.file, e.seq"
+        ).fetchall()
+    finally:
+        db.close()
+    import json
+
+    return pd.DataFrame([json.loads(r[0]) for r in rows])
+
+
+def _write_report(out_dir: Path) -> None:
+    from speechchurn.errors import SpeechchurnError
+
+    try:
+        from speechchurn.batch.pipeline import write_reports
+
+        write_reports(out_dir)
+    except (ImportError, SpeechchurnError, OSError) as e:
+        log.warning("report not refreshed after a tier override: %s", e)
