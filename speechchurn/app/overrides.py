@@ -27,14 +27,14 @@ def load_tier_overrides(out_dir: Path) -> dict[str, dict]:
 
 
 def apply_tier_overrides(graded, overrides: dict[str, dict]):
-    """A copy of the graded customers with reviewers' tiers applied (columns tier_override_*)."""
+    """The graded customers with reviewers' tiers applied (adds tier_rule*, tier_override_* columns)."""
+    if graded.empty or not set(graded["caller"].astype(str)) & {str(c) for c in overrides}:
+        return graded  # the override columns appear only once a reviewer has overridden someone
     out = graded.copy()
     out["tier_rule"] = out["tier"]
     out["tier_rule_reason"] = out.get("tier_reason", "")
     out["tier_override_reason"] = ""
     out["tier_override_by"] = ""
-    if not overrides or out.empty:
-        return out
     callers = out["caller"].astype(str)
     for caller, change in overrides.items():
         rows = callers == str(caller)

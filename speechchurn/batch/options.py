@@ -75,6 +75,7 @@ class GradeOptions:
     customers: Path | None = None
     top: int = DEFAULT_REVIEW_TOP
     timezone: str = DEFAULT_TIMEZONE
+    skip_wrong_hits: bool = False  # leave out keyword hits reviewers marked wrong (speechchurn serve)
 
 
 def lexicon_fingerprint(lexicon) -> str:

@@ -134,6 +134,7 @@ def analyze(
     started = time.monotonic()
     lexicon = load_lexicons(options.lexicons)  # once per batch; every job gets this object
     with Store(out_dir) as store:
+        store.set_meta("audio_dir", str(audio_dir.resolve()))  # where `speechchurn serve` finds recordings
         jobs, cached, ignored = plan_jobs(audio_dir, store, options, lexicon)
         if ignored:
             log.info("ignored %d non-audio files in %s", ignored, audio_dir)
@@ -217,6 +218,7 @@ def load_evidence(out_dir: Path):
 def grade(out_dir: Path, options: GradeOptions | None = None):
     """Aggregate stored calls per customer, grade them, write callers.csv and review.csv."""
     from speechchurn import outputs
+    from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides, without_wrong_hits
     from speechchurn.customers.aggregate import aggregate_callers, load_roster
     from speechchurn.customers.grading import grade_callers, load_rules
     from speechchurn.customers.review import build_review_queue
@@ -226,10 +228,13 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
     calls = load_calls(out_dir, options.timezone)
     roster = load_roster(options.customers) if options.customers else None
     as_of = _as_of_timestamp(options.as_of, calls, options.timezone)
+    evidence = load_evidence(out_dir)
+    if options.skip_wrong_hits:  # reviewers' "wrong" marks (speechchurn serve) take those hits out
+        calls, evidence = without_wrong_hits(out_dir, calls, evidence)
     callers = aggregate_callers(calls, as_of, roster)
-    graded = grade_callers(callers, rules)
+    graded = apply_tier_overrides(grade_callers(callers, rules), load_tier_overrides(out_dir))
     outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
-    review = build_review_queue(graded, load_evidence(out_dir), top=options.top)
+    review = build_review_queue(graded, evidence, top=options.top)
     outputs.write_csv(review, out_dir / outputs.REVIEW_CSV)
     return graded
 

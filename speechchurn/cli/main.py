@@ -313,6 +313,9 @@ def grade(
         Path | None, typer.Option(help="Customer roster CSV.", exists=True, dir_okay=False)
     ] = None,
     timezone: Annotated[str, typer.Option(help="Timezone for --as-of.")] = "Asia/Shanghai",
+    skip_wrong_hits: Annotated[
+        bool, typer.Option("--skip-wrong-hits", help="Leave out keyword hits reviewers marked wrong.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Re-grade customers from the stored per-call features (no transcription)."""
@@ -323,7 +326,13 @@ def grade(
     try:
         graded = run(
             out_dir,
-            GradeOptions(rules=rules, as_of=_parse_date(as_of), customers=customers, timezone=timezone),
+            GradeOptions(
+                rules=rules,
+                as_of=_parse_date(as_of),
+                customers=customers,
+                timezone=timezone,
+                skip_wrong_hits=skip_wrong_hits,
+            ),
         )
     except SpeechchurnError as e:
         raise _fail(str(e), _error_code(e)) from e
