@@ -24,8 +24,12 @@ from speechchurn.schema import Segment
     [
         ("您好，请问有什么可以帮您？", "您好请问有什么可以帮您"),
         ("我要銷戶，網速太差了！", "我要销户网速太差了"),  # traditional -> simplified
-        ("流量包１０元／月", "流量包10元月"),  # full-width digits and slash
-        ("ＶＩＰ客户 Vip", "vip客户vip"),  # full-width letters, case, spaces
+        ("流量包１０元／月", "流量包十元月"),  # full-width digits and slash; numbers spelled as read
+        ("ＶＩＰ客户 Vip", "VIP客户VIP"),  # full-width letters, case, spaces
+        ("14400元，2019年", "一万四千四百元二零一九年"),  # cardinal vs. digit by digit
+        ("幺零零八六，两个", "一零零八六二个"),  # 幺/两 unified
+        ("10086", "一零零八六"),  # codes and phone numbers digit by digit
+        ("3.5G，50%", "三点五G百分之五十"),
         ("“好的”……再见。", "好的再见"),  # quotes and ellipsis
         ("  \t\n", ""),
         ("", ""),

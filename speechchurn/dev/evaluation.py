@@ -1,8 +1,9 @@
 """Transcript accuracy: character error rate (CER) for Mandarin, as used by benchmarks/asr.py.
 
 CER compares texts after `normalize_for_cer`: Unicode NFKC (full-width digits and letters become
-half-width), traditional -> simplified Chinese, lower case, and every punctuation mark and space
-removed, so only the spoken characters count. CER = character-level Levenshtein edits divided by
+half-width), traditional -> simplified Chinese, Arabic numbers spelled as read and 幺/两 unified
+(speechchurn.dev.numerals), upper case, and every punctuation mark and space removed, so only the
+spoken characters count. CER = character-level Levenshtein edits divided by
 the reference length. `rapidfuzz` computes the distance when installed; a plain dynamic program
 gives the same numbers without it.
 """
@@ -45,11 +46,16 @@ class EditOp:
 
 
 def normalize_for_cer(text: str) -> str:
-    """Keep only the spoken characters: simplified, half-width, lower case, no punctuation/space."""
+    """Keep only the spoken characters: simplified, half-width, upper case, no punctuation/space.
+
+    Numbers get one form (speechchurn.dev.numerals): Arabic digits spelled as read, 幺/两 -> 一/二.
+    """
     import zhconv
 
+    from speechchurn.dev.numerals import normalize_numbers
+
     text = unicodedata.normalize("NFKC", text)
-    text = zhconv.convert(text, "zh-cn").lower()
+    text = normalize_numbers(zhconv.convert(text, "zh-cn")).upper()
     return _NON_WORD_RE.sub("", text)
 
 
