@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
+from speechchurn.dev.sentiment_training import read_labelled  # noqa: E402
 from speechchurn.schema import ROLE_CUSTOMER, Segment  # noqa: E402
 from speechchurn.text.keywords import MatchOptions, find_hits  # noqa: E402
 from speechchurn.text.lexicon import load_lexicons  # noqa: E402
-from speechchurn.text.sentiment import read_labelled  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "sentiment_utterances.tsv"
 WATCHED = ("complaint", "churn_intent", "competitor")

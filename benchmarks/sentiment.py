@@ -16,21 +16,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import write_section  # noqa: E402
+from speechchurn.dev import sentiment_training as training  # noqa: E402
 from speechchurn.text import sentiment  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "sentiment_utterances.tsv"
 
 
 def retrain() -> Path:
-    items = [u for u in sentiment.read_labelled(DATA) if u.split == "train"]
-    model = sentiment.train_model((u.text, u.label) for u in items)
-    path = sentiment.save_model(model)
+    items = [u for u in training.read_labelled(DATA) if u.split == "train"]
+    model = training.train_model((u.text, u.label) for u in items)
+    path = training.save_model(model)
     sentiment.load_model.cache_clear()
     return path
 
 
 def evaluate() -> str:
-    items = sentiment.read_labelled(DATA)
+    items = training.read_labelled(DATA)
     lines = [
         "| scorer | split | pos/neg accuracy | 3-way accuracy | n pos/neg | n all | ms/utterance |",
         "|---|---|---|---|---|---|---|",
@@ -41,7 +42,7 @@ def evaluate() -> str:
             t0 = time.perf_counter()
             scores = sentiment.score_texts([u.text for u in subset], scorer)
             ms = 1000 * (time.perf_counter() - t0) / len(subset)
-            acc = sentiment.accuracy(subset, scores)
+            acc = training.accuracy(subset, scores)
             name = f"{scorer} (held out)" if split == "test" else f"{scorer} (train, not held out)"
             lines.append(
                 f"| {name} | {split} | {acc.polar:.1%} | {acc.three_way:.1%} | {acc.n_polar} | {acc.n_all} "

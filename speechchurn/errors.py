@@ -9,6 +9,22 @@ class AudioDecodeError(SpeechchurnError):
     """An audio file could not be decoded (empty, truncated, not audio, ...)."""
 
 
+class RecordingTooLongError(AudioDecodeError):
+    """A recording is longer than the limit asked for (``limit_s``)."""
+
+    def __init__(self, message: str, limit_s: float):
+        super().__init__(message)
+        self.limit_s = limit_s
+
+
+class TranscriptionError(SpeechchurnError):
+    """The engine failed on a recording."""
+
+
+class ReportError(SpeechchurnError):
+    """An input file of the report is unreadable, or the report cannot be written."""
+
+
 class ModelNotFoundError(SpeechchurnError):
     """No offline source for the requested Whisper model."""
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-ROLE_AGENT = "agent"
-ROLE_CUSTOMER = "customer"
-ROLE_MIXED = "mixed"  # mono recording: both parties on one channel
-ROLES = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)
+from speechchurn.vocab import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, ROLES
+
+__all__ = ["ROLES", "ROLE_AGENT", "ROLE_CUSTOMER", "ROLE_MIXED", "KeywordHit", "Segment"]
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from speechchurn.customers.aggregate import (
-    NEGATIVE_CALL_BELOW,
     TREND_CALLS,
     aggregate_callers,
     default_as_of,
     load_roster,
 )
 from speechchurn.errors import ManifestError
+from speechchurn.vocab import NEGATIVE_BELOW as NEGATIVE_CALL_BELOW
 
 AS_OF = pd.Timestamp("2026-11-30 12:00:00", tz="Asia/Shanghai")
 

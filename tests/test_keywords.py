@@ -236,7 +236,7 @@ def test_no_sound_alike_watched_hits_on_labelled_praise_and_inquiry(lexicon):
     """The benchmarks/keywords_fuzzy.py figure: pinyin/fuzzy complaint/churn/competitor hits on pos+neu."""
     from pathlib import Path
 
-    from speechchurn.text.sentiment import read_labelled
+    from speechchurn.dev.sentiment_training import read_labelled
 
     data = Path(__file__).resolve().parent / "data" / "sentiment_utterances.tsv"
     texts = [u.text for u in read_labelled(data) if u.label in ("pos", "neu")]

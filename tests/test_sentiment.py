@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from speechchurn.dev import sentiment_training
+from speechchurn.dev.sentiment_training import accuracy, read_labelled
 from speechchurn.errors import ConfigError
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
 from speechchurn.text import sentiment
 from speechchurn.text.sentiment import (
     CallSentiment,
-    accuracy,
     call_sentiment,
     polarity,
-    read_labelled,
     score_texts,
 )
 
@@ -59,8 +59,10 @@ def test_model_file_small_and_loadable():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = sentiment.train_model([("太好了谢谢", "pos"), ("太差了我要投诉", "neg"), ("查一下话费", "neu")])
-    path = sentiment.save_model(model, tmp_path / "m.marshal.3")
+    model = sentiment_training.train_model(
+        [("太好了谢谢", "pos"), ("太差了我要投诉", "neg"), ("查一下话费", "neu")]
+    )
+    path = sentiment_training.save_model(model, tmp_path / "m.marshal.3")
     assert path.is_file()
     loaded = sentiment.load_model(path)
     probs = sentiment.class_probabilities(loaded, sentiment.features("太差了"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
 from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
-from speechchurn.errors import ModelNotFoundError, SpeechchurnError
+from speechchurn.errors import ModelNotFoundError, TranscriptionError
 from speechchurn.schema import Segment
 
 log = logging.getLogger("speechchurn")
@@ -54,10 +54,6 @@ KNOWN_HALLUCINATIONS = (
     "Thank you for watching",
 )
 _PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-class TranscriptionError(SpeechchurnError):
-    """The engine failed on a recording."""
 
 
 @dataclass(frozen=True)

@@ -39,17 +39,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
+from speechchurn.vocab import HOLD_CATEGORY, SAMPLE_RATE_HZ, SPEAKER_ROLES, TRANSFER_CATEGORY
 
 log = logging.getLogger("speechchurn")
 
-SAMPLE_RATE = 16_000  # Hz, every channel reaching this module
+SAMPLE_RATE = SAMPLE_RATE_HZ  # Hz, every channel reaching this module
 VAD_WINDOW_SAMPLES = 512  # Silero frame at 16 kHz (32 ms)
 ENERGY_FRAME_S = 0.020  # s, frame length for the energy gate's noise-floor estimate
 NOISE_FLOOR_PERCENTILE = 10.0  # %, frames this quiet are taken to be line noise
 EPS_DB = 1e-10  # floor for log10 of an RMS of exact zeros
-HOLD_CATEGORY = "hold"
-TRANSFER_CATEGORY = "transfer"
-SPEAKER_ROLES = (ROLE_AGENT, ROLE_CUSTOMER)
 
 Interval = tuple[float, float]
 

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from speechchurn.errors import AudioDecodeError
-from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED
+from speechchurn.errors import AudioDecodeError, RecordingTooLongError
+from speechchurn.vocab import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, SAMPLE_RATE_HZ
 
 log = logging.getLogger("speechchurn")
 
-SAMPLE_RATE = 16_000  # Hz, what Whisper and the Silero VAD expect
+SAMPLE_RATE = SAMPLE_RATE_HZ  # Hz, what Whisper and the Silero VAD expect
 HASH_CHUNK_BYTES = 1 << 20  # 1 MiB reads when hashing files
 AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".m4a", ".amr", ".flac", ".ogg", ".opus", ".aac", ".wma"})
 DEFAULT_CHANNEL_ROLES = (ROLE_AGENT, ROLE_CUSTOMER)  # left, right
@@ -47,14 +47,6 @@ MAX_DURATION_S = 24 * 3600.0  # s; recordings longer than this are refused altog
 RIFF_HEADER_BYTES = 12  # "RIFF" + size + "WAVE"
 CHUNK_HEADER_BYTES = 8  # chunk id + little-endian size
 WAV_FMT_MIN_BYTES = 16  # PCM fmt chunk body
-
-
-class RecordingTooLongError(AudioDecodeError):
-    """A recording is longer than the limit asked for (``limit_s``)."""
-
-    def __init__(self, message: str, limit_s: float):
-        super().__init__(message)
-        self.limit_s = limit_s
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
+from speechchurn.vocab import DEFAULT_TIMEZONE, DIRECTION_IN, DIRECTION_OUT
 
 log = logging.getLogger("speechchurn")
 
-DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_TZ = DEFAULT_TIMEZONE
 UNKNOWN_CALLER = "unknown"
 UNKNOWN_DIRECTION = "unknown"
-DIRECTIONS = ("in", "out")
+DIRECTIONS = (DIRECTION_IN, DIRECTION_OUT)
 
 # Matched with re.search against the file *stem* (name without extension). Named groups:
 # date (YYYYMMDD, required), time (HHMMSS, optional), caller, direction, agent (all optional).
@@ -204,7 +205,7 @@ def _strip_country_code(international: str) -> str:
 
 
 def get_tz(tz: str | ZoneInfo | None) -> ZoneInfo:
-    """A ZoneInfo from a name (default Asia/Shanghai); ConfigError for an unknown zone."""
+    """A ZoneInfo from a name (default DEFAULT_TIMEZONE); ConfigError for an unknown zone."""
     if isinstance(tz, ZoneInfo):
         return tz
     name = tz or DEFAULT_TZ

@@ -43,11 +43,11 @@ from speechchurn.call.audio import (
     iter_windows,
     probe_duration,
 )
-from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
+from speechchurn.schema import ROLE_MIXED, ROLES, KeywordHit, Segment
 
 log = logging.getLogger("speechchurn")
 
-ROLE_ORDER = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)
+ROLE_ORDER = ROLES  # channels are listed in this order
 
 
 @dataclass(frozen=True)

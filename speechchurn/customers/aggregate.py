@@ -29,16 +29,23 @@ import pandas as pd
 
 from speechchurn.call.metadata import UNKNOWN_CALLER
 from speechchurn.errors import ConfigError, ManifestError
+from speechchurn.vocab import (
+    CALL_COUNT_CATEGORIES,
+    COMPETITOR_CATEGORY,
+    KW_PREFIX,
+    NEGATIVE_BELOW,
+    is_customer_kw_column,
+    kw_category,
+    kw_column,
+)
 
 log = logging.getLogger("speechchurn")
 
 WINDOW_DAYS = 30  # days: the "recent" window for calls_30d / minutes_30d
 TREND_CALLS = 5  # calls: how many of the customer's latest calls the sentiment trend looks at
-NEGATIVE_CALL_BELOW = 0.4  # sentiment score ([0, 1], 1 = positive; = sentiment.NEGATIVE_BELOW): negative call
 SECONDS_PER_MINUTE = 60.0  # s
 SECONDS_PER_DAY = 86_400.0  # s
 ROSTER_ENCODINGS = ("utf-8-sig", "gbk")  # tried in order; utf-8-sig also reads plain UTF-8
-_CALL_COUNT_CATEGORIES = ("complaint", "churn_intent")  # -> complaint_calls, churn_intent_calls
 
 AGGREGATE_COLUMNS = (
     "caller",
@@ -77,7 +84,6 @@ _ZERO_WHEN_NO_CALLS = (
     "churn_intent_calls",
     "competitor_mentions",
 )
-_KW_AGENT_SUFFIX = "_agent"
 
 
 # ----------------------------------------------------------------------------------------------- time
@@ -122,11 +128,7 @@ def default_as_of(calls: pd.DataFrame) -> pd.Timestamp:
 
 def keyword_categories(calls: pd.DataFrame) -> list[str]:
     """Customer-side keyword categories present as ``kw_<category>`` columns."""
-    return [
-        c[3:]
-        for c in calls.columns
-        if c.startswith("kw_") and not c.endswith(_KW_AGENT_SUFFIX) and len(c) > len("kw_")
-    ]
+    return [kw_category(c) for c in calls.columns if is_customer_kw_column(c)]
 
 
 _USED_COLUMNS = ("direction", "duration_s", "transfers", "non_talk_s", "sentiment_mean", "sentiment_min")
@@ -155,7 +157,7 @@ def _prepare(
     if unknown.any():  # an unknown caller is never a customer key
         log.info("aggregate: %d call(s) without a valid caller excluded", int(unknown.sum()))
         keep = keep & ~unknown
-    wanted = {f"kw_{c}" for c in (*categories, *_CALL_COUNT_CATEGORIES, "competitor")}
+    wanted = {kw_column(c) for c in (*categories, *CALL_COUNT_CATEGORIES, COMPETITOR_CATEGORY)}
     columns = [c for c in calls.columns if c in _USED_COLUMNS or c in wanted]
     codes, uniques = pd.factorize(calls["caller"].astype(str).to_numpy()[keep], sort=True)
     kept_started = started[keep]
@@ -244,7 +246,7 @@ def _sentiment_figures(frame: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
     """Mean/min sentiment, negative call count and recent-trend slope per customer code."""
     mean = _numeric(frame, "sentiment_mean") if "sentiment_mean" in frame else np.full(len(frame), np.nan)
     low = _numeric(frame, "sentiment_min") if "sentiment_min" in frame else mean
-    work = pd.DataFrame({"_code": codes, "m": mean, "lo": low, "neg": (mean < NEGATIVE_CALL_BELOW)})
+    work = pd.DataFrame({"_code": codes, "m": mean, "lo": low, "neg": (mean < NEGATIVE_BELOW)})
     grouped = work.groupby("_code", sort=True)
     out = pd.DataFrame(
         {
@@ -261,21 +263,21 @@ def _keyword_figures(frame: pd.DataFrame, codes: np.ndarray, categories: Sequenc
     """kw_<category> sums plus complaint_calls, churn_intent_calls and competitor_mentions."""
     cols: dict[str, np.ndarray] = {}
     for cat in categories:
-        cols[f"kw_{cat}"] = np.nan_to_num(_numeric(frame, f"kw_{cat}"))
-    for cat in _CALL_COUNT_CATEGORIES:
-        cols[f"{cat}_calls"] = (np.nan_to_num(_numeric(frame, f"kw_{cat}")) >= 1).astype(np.int64)
-    cols["competitor_mentions"] = np.nan_to_num(_numeric(frame, "kw_competitor"))
+        cols[kw_column(cat)] = np.nan_to_num(_numeric(frame, kw_column(cat)))
+    for cat in CALL_COUNT_CATEGORIES:
+        cols[f"{cat}_calls"] = (np.nan_to_num(_numeric(frame, kw_column(cat))) >= 1).astype(np.int64)
+    cols["competitor_mentions"] = np.nan_to_num(_numeric(frame, kw_column(COMPETITOR_CATEGORY)))
     work = pd.DataFrame(cols)
     work["_code"] = codes
     out = work.groupby("_code", sort=True).sum()
-    kw = [f"kw_{c}" for c in categories]
+    kw = [kw_column(c) for c in categories]
     out[kw] = out[kw].astype(np.int64) if len(kw) else out[kw]
     out["competitor_mentions"] = out["competitor_mentions"].astype(np.int64)
     return out
 
 
 def _empty_aggregate(categories: Sequence[str]) -> pd.DataFrame:
-    columns = list(AGGREGATE_COLUMNS) + [f"kw_{c}" for c in categories]
+    columns = list(AGGREGATE_COLUMNS) + [kw_column(c) for c in categories]
     return pd.DataFrame({c: pd.Series(dtype=object if c == "caller" else float) for c in columns})
 
 
@@ -304,7 +306,7 @@ def aggregate_callers(
         out = pd.concat(parts, axis=1)
         out.insert(0, "caller", uniques[out.index.to_numpy()])
         out = out.reset_index(drop=True)
-        out = out[list(AGGREGATE_COLUMNS) + [f"kw_{c}" for c in cats]]
+        out = out[list(AGGREGATE_COLUMNS) + [kw_column(c) for c in cats]]
     if roster is not None:
         out = _merge_roster(out, roster)
     return out.sort_values("caller", kind="stable").reset_index(drop=True)
@@ -321,7 +323,7 @@ def _merge_roster(out: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     extra = extra.rename(columns=clash)
     merged = out.merge(extra, on="caller", how="outer")
     zero_cols = [c for c in _ZERO_WHEN_NO_CALLS if c in merged.columns]
-    zero_cols += [c for c in out.columns if c.startswith("kw_")]
+    zero_cols += [c for c in out.columns if c.startswith(KW_PREFIX)]
     merged[zero_cols] = merged[zero_cols].fillna(0)
     for col in zero_cols:
         if pd.api.types.is_integer_dtype(out[col].dtype):

@@ -27,14 +27,22 @@ import pandas as pd
 from speechchurn.customers.aggregate import AGGREGATE_COLUMNS
 from speechchurn.errors import ConfigError
 from speechchurn.resources import default_rules_path
+from speechchurn.vocab import (
+    RISK_HIGH,
+    RISK_LEVELS,
+    RISK_LOW,
+    RISK_MEDIUM,
+    WARNING_NONE,
+    WARNING_ORANGE,
+    WARNING_RED,
+    WARNING_YELLOW,
+)
 
 log = logging.getLogger("speechchurn")
 
 SCORE_MAX = 100.0  # points: the score runs from 0 to SCORE_MAX
 NEUTRAL_NORM = 0.5  # normalised value of an indicator that does not vary across customers
 REASON_DECIMALS = 2  # decimals of actual values quoted in reason strings
-RISK_LEVELS = ("high", "medium", "low")
-WARNING_NONE = "none"
 QUADRANTS = {  # (value high, stable) -> quadrant
     (True, True): "放心",
     (True, False): "操心",
@@ -322,7 +330,7 @@ def _parse_warning_quadrant(r: _Reader, data: dict) -> tuple[WarningRules, Quadr
     quad = r.table(
         r.get(data, "quadrant", (dict,), "", default={}), "quadrant", ("value_at_least", "stable_levels")
     )
-    stable = r.get(quad, "stable_levels", (list,), "quadrant", default=["low"])
+    stable = r.get(quad, "stable_levels", (list,), "quadrant", default=[RISK_LOW])
     for i, level in enumerate(stable):
         if level not in RISK_LEVELS:
             raise r.fail(
@@ -599,7 +607,7 @@ def risk_frame(ind: _Indicators, rules: Rules) -> pd.DataFrame:
         points += np.where(held, rp.points, 0)
         parts.append((np.flatnonzero(held), f"{rp.name} {rp.points:+d} (" + ind.part(rp.when, held) + ")"))
     level = np.select(
-        [points >= risk.high_at_least, points >= risk.medium_at_least], ["high", "medium"], "low"
+        [points >= risk.high_at_least, points >= risk.medium_at_least], [RISK_HIGH, RISK_MEDIUM], RISK_LOW
     )
     yellow = np.zeros(n, dtype=bool)
     for cond in rules.warning.yellow_any:
@@ -607,7 +615,9 @@ def risk_frame(ind: _Indicators, rules: Rules) -> pd.DataFrame:
     if rules.warning.yellow_if_complaint_heavy:
         yellow |= heavy
     warning = np.select(
-        [level == "high", level == "medium", yellow], ["red", "orange", "yellow"], WARNING_NONE
+        [level == RISK_HIGH, level == RISK_MEDIUM, yellow],
+        [WARNING_RED, WARNING_ORANGE, WARNING_YELLOW],
+        WARNING_NONE,
     )
     return pd.DataFrame(
         {

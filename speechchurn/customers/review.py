@@ -18,12 +18,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from speechchurn.schema import ROLE_CUSTOMER, ROLE_MIXED
+from speechchurn.vocab import CUSTOMER_SIDE_ROLES, PRIORITY_CATEGORIES, RISK_HIGH, RISK_MEDIUM, risk_rank
 
 log = logging.getLogger("speechchurn")
 
-PRIORITY_CATEGORIES = ("complaint", "churn_intent", "competitor")
-RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
 QUOTE_SECONDS_DECIMALS = 1  # decimals of the hit start time in quotes
 QUEUE_COLUMNS = (
     "rank",
@@ -56,8 +54,8 @@ def select_for_review(graded: pd.DataFrame) -> pd.DataFrame:
     intent = pd.to_numeric(graded.get("churn_intent_calls", 0), errors="coerce")
     risk = graded["churn_risk"].astype(str)
     heavy = graded["complaint_heavy"].fillna(False).astype(bool)
-    chosen = graded.loc[heavy | (risk == "high") | ((risk == "medium") & (intent >= 1))].copy()
-    chosen["_risk_order"] = chosen["churn_risk"].map(RISK_ORDER).fillna(len(RISK_ORDER))
+    chosen = graded.loc[heavy | (risk == RISK_HIGH) | ((risk == RISK_MEDIUM) & (intent >= 1))].copy()
+    chosen["_risk_order"] = chosen["churn_risk"].map(risk_rank)
     chosen["_complaints"] = pd.to_numeric(chosen.get("complaint_calls", 0), errors="coerce").fillna(0)
     chosen["_caller"] = chosen["caller"].astype(str)
     chosen = chosen.sort_values(
@@ -77,11 +75,7 @@ def pick_evidence(evidence: pd.DataFrame, callers: pd.Series, per_customer: int)
         return pd.DataFrame(columns=[*needed, "confidence"])
     hits = evidence.assign(caller=evidence["caller"].astype(str))
     negated = hits["negated"].astype(str).str.lower().isin(("true", "1"))
-    keep = (
-        hits["caller"].isin(set(callers.astype(str)))
-        & hits["role"].isin((ROLE_CUSTOMER, ROLE_MIXED))
-        & ~negated
-    )
+    keep = hits["caller"].isin(set(callers.astype(str))) & hits["role"].isin(CUSTOMER_SIDE_ROLES) & ~negated
     hits = hits.loc[keep].copy()
     hits["_priority"] = np.where(hits["category"].isin(PRIORITY_CATEGORIES), 0, 1)
     conf = hits["confidence"] if "confidence" in hits else pd.Series(1.0, index=hits.index)

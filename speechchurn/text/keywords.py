@@ -29,8 +29,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
+from speechchurn.schema import ROLE_AGENT, KeywordHit, Segment
 from speechchurn.text.lexicon import Lexicon, Term
+from speechchurn.vocab import (
+    CUSTOMER_SIDE_ROLES,
+    NEGATABLE_CATEGORIES,
+    STANCE_CATEGORIES,
+    kw_agent_column,
+    kw_column,
+)
 
 log = logging.getLogger("speechchurn")
 
@@ -57,8 +64,6 @@ def _words(spaced: str) -> tuple[str, ...]:
 
 # Stance categories: a hit of these inside a longer hit of another category is dropped
 # (满意 inside 不满意, 耐心 inside 耐心等待); topic hits inside one are kept (扣费 inside 乱扣费).
-STANCE_CATEGORIES = frozenset({"complaint", "churn_intent", "praise"})
-NEGATABLE_CATEGORIES = frozenset({"complaint", "churn_intent", "praise"})
 # Longest first: 不打算 must win over 不.
 NEGATION_CUES = _words("不打算 不需要 不用 无需 不是 不会 不想 不要 没有 不 没 别")
 # Words that contain a cue character but do not negate what follows.
@@ -68,7 +73,7 @@ NON_NEGATING = _words(
 )
 RHETORICAL_ENDINGS = ("吗", "嘛")  # 这不是骗人吗: an assertion, not a negation
 CLAUSE_BREAK = re.compile(r"[，。！？、；：,.!?;:…~～\"“”'‘’()（）\[\]【】<>《》\n\r\t/|]")
-CUSTOMER_ROLES = (ROLE_CUSTOMER, ROLE_MIXED)
+CUSTOMER_ROLES = CUSTOMER_SIDE_ROLES
 
 
 @dataclass(frozen=True)
@@ -404,15 +409,15 @@ def keyword_counts(hits: Iterable[KeywordHit], categories: Iterable[str]) -> dic
     Negated hits are not counted; every category gets both keys, zeros included."""
     counts: dict[str, int] = {}
     for cat in categories:
-        counts[f"kw_{cat}"] = 0
-        counts[f"kw_{cat}_agent"] = 0
+        counts[kw_column(cat)] = 0
+        counts[kw_agent_column(cat)] = 0
     for hit in hits:
-        if hit.negated or f"kw_{hit.category}" not in counts:
+        if hit.negated or kw_column(hit.category) not in counts:
             continue
         if hit.role in CUSTOMER_ROLES:
-            counts[f"kw_{hit.category}"] += 1
+            counts[kw_column(hit.category)] += 1
         elif hit.role == ROLE_AGENT:
-            counts[f"kw_{hit.category}_agent"] += 1
+            counts[kw_agent_column(hit.category)] += 1
     return counts
 
 

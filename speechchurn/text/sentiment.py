@@ -29,6 +29,7 @@ from speechchurn.resources import DATA_DIR
 from speechchurn.schema import ROLE_CUSTOMER, ROLE_MIXED, Segment
 from speechchurn.text.keywords import find_hits
 from speechchurn.text.lexicon import Lexicon, load_lexicons
+from speechchurn.vocab import NEGATIVE_BELOW, POSITIVE_ABOVE
 
 log = logging.getLogger("speechchurn")
 
@@ -39,8 +40,6 @@ MODEL_PATH = DATA_DIR / "sentiment_callcenter.marshal.3"
 MARSHAL_PY3_SUFFIX = ".3"  # snownlp's Bayes.save/load append this on Python 3
 STOCK_MIX = 0.5  # weight of the in-domain direction vs stock snownlp among polar utterances
 NEUTRAL_SCORE = 0.5  # score of blank text
-NEGATIVE_BELOW = 0.4  # score < 0.4 -> "neg"; also the cut for CallSentiment.negative_share
-POSITIVE_ABOVE = 0.6  # score > 0.6 -> "pos"; in between -> "neu"
 KEEP_STOPWORDS = frozenset({"没有", "别", "非常"})  # snownlp stop words that carry sentiment
 PUNCTUATION = frozenset("，。！？、；：,.!?;:…~～ ")
 LABELS = ("pos", "neg", "neu")
@@ -70,32 +69,12 @@ def features(text: str) -> list[str]:
     return words + _lexicon_features(text)
 
 
-def train_model(examples: Iterable[tuple[str, str]]):
-    """A snownlp Bayes classifier trained on (text, label) pairs, label in pos/neg/neu."""
-    from snownlp.classification.bayes import Bayes
-
-    data = []
-    for text, label in examples:
-        if label not in LABELS:
-            raise ValueError(f"label {label!r} is not one of {LABELS}")
-        data.append([features(text), label])
-    model = Bayes()
-    model.train(data)
-    return model
-
-
 def _marshal_stem(path: Path) -> str:
     """The name to hand snownlp: it appends '.3' itself on Python 3."""
     name = str(path)
     if sys.version_info[0] == 3 and name.endswith(MARSHAL_PY3_SUFFIX):
         return name[: -len(MARSHAL_PY3_SUFFIX)]
     return name
-
-
-def save_model(model, path: Path = MODEL_PATH) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(_marshal_stem(path), iszip=True)
-    return path
 
 
 @functools.lru_cache(maxsize=4)
@@ -242,47 +221,4 @@ def call_sentiment(
         q2=q2,
         q3=q3,
         q4=q4,
-    )
-
-
-# ---------------------------------------------------------------- labelled data and evaluation
-
-
-@dataclass(frozen=True)
-class LabelledUtterance:
-    id: int
-    label: str  # pos | neg | neu
-    split: str  # train | test (every 4th item of each label is test)
-    text: str
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    polar: float  # pos/neg items only, score >= 0.5 counts as pos
-    three_way: float  # all items, through polarity()
-    n_polar: int
-    n_all: int
-
-
-def read_labelled(path: Path) -> list[LabelledUtterance]:
-    """Read a tab-separated file with columns id, label, split, text."""
-    import csv
-
-    try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        return [LabelledUtterance(int(r["id"]), r["label"], r["split"], r["text"]) for r in rows]
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise ConfigError(f"{path}: cannot read labelled utterances: {e}") from e
-
-
-def accuracy(items: Sequence[LabelledUtterance], scores: Sequence[float]) -> Accuracy:
-    polar = [(u, s) for u, s in zip(items, scores, strict=True) if u.label != "neu"]
-    polar_ok = sum((s >= NEUTRAL_SCORE) == (u.label == "pos") for u, s in polar)
-    three_ok = sum(polarity(s) == u.label for u, s in zip(items, scores, strict=True))
-    return Accuracy(
-        polar=polar_ok / len(polar) if polar else NAN,
-        three_way=three_ok / len(items) if items else NAN,
-        n_polar=len(polar),
-        n_all=len(items),
     )
