@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -73,36 +72,23 @@ def _init_worker(options: AnalyzeOptions) -> None:
 
 @dataclass(frozen=True)
 class PoolExecutor:
-    """A spawn-context process pool in which each worker loads the Whisper model once."""
+    """A spawn-context process pool in which each worker loads the Whisper model once.
+
+    A worker that dies (segfault, OOM kill, SIGKILL) costs at most the file it was on: see `pool`.
+    """
 
     workers: int
     job: JobFunction = run_job
+    warm: Callable[[AnalyzeOptions], None] | None = _init_worker  # runs once in each new worker
 
     def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         from speechchurn.asr.models import provision
+        from speechchurn.batch.pool import run_pool
 
         provision(options.transcribe.model, options.transcribe.engine)  # once, before any worker starts
         workers = min(self.workers, len(jobs))
         options = split_threads(options, workers)
-        context = multiprocessing.get_context("spawn")  # no fork after native thread pools start
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,))
-        try:
-            futures = {pool.submit(self.job, job, options, lexicon): job for job in jobs}
-            for future in as_completed(futures):
-                yield _pool_result(future, futures[future])
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _pool_result(future, job: FileJob) -> JobResult:
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        return future.result()
-    except BrokenProcessPool as e:
-        return Failure(job.file, f"worker process died while processing this file ({e})")
+        yield from run_pool(jobs, options, lexicon, self.job, workers, self.warm)
 
 
 # --- a Dask cluster ----------------------------------------------------------------------------

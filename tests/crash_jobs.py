@@ -1,0 +1,31 @@
+"""Job functions for the crash-containment tests, importable by spawned pool workers.
+
+`fake_job` is `worker.run_job` with the FakeEngine, except on files whose path names a fault:
+`poison` SIGKILLs its own worker every time, `segv` dereferences NULL (a real segfault), and
+`flaky` SIGKILLs its worker only the first time (a marker file beside the audio remembers).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+
+def fake_job(job, options, lexicon):
+    if "poison" in job.file:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "segv" in job.file:
+        ctypes.string_at(0)
+    if "flaky" in job.file:
+        marker = job.path.with_name(job.path.name + ".crashed-once")
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+    from conftest import FakeEngine
+
+    import speechchurn.asr.transcribe as transcribe
+    from speechchurn.batch.worker import run_job
+
+    transcribe.load_engine = lambda options: FakeEngine()
+    return run_job(job, options, lexicon)

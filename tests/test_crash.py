@@ -1,0 +1,52 @@
+"""A crashing worker costs at most the file it was on (real crashes in real pool workers)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from speechchurn import outputs
+from speechchurn.batch import executors
+from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.batch.pipeline import analyze
+from speechchurn.batch.pool import exit_description
+
+
+@pytest.fixture
+def crashing_pool(monkeypatch, model_home):
+    """Every pool worker runs crash_jobs.fake_job (FakeEngine, faults keyed on the file's path)."""
+    import crash_jobs
+
+    pool = executors.PoolExecutor(2, job=crash_jobs.fake_job, warm=None)
+    monkeypatch.setattr(executors, "choose_executor", lambda options, job_count: pool)
+    return pool
+
+
+def _with_faults(calls_dir, *faults: str):
+    """Copy the first sample call into a subfolder per fault (the file name pattern still matches)."""
+    first = sorted(calls_dir.glob("*.wav"))[0]
+    for fault in faults:
+        (calls_dir / fault).mkdir()
+        shutil.copy(first, calls_dir / fault / first.name)
+    return calls_dir
+
+
+def test_a_crashing_worker_costs_at_most_its_file(calls_dir, tmp_path, crashing_pool):
+    """SIGKILL and a real segfault on every try: that file fails; a worker killed once: file done."""
+    folder = _with_faults(calls_dir, "poison", "segv", "flaky")
+    name = sorted(calls_dir.glob("*.wav"))[0].name
+    out = tmp_path / "out"
+    result = analyze(folder, out, AnalyzeOptions(workers=2))
+    assert (result.total, result.done, result.failed) == (6, 4, 2)
+    errors = outputs.read_csv(out / "errors.csv").sort_values("file")
+    assert list(errors["file"]) == [f"poison/{name}", f"segv/{name}"]
+    assert list(errors["reason"]) == ["worker crashed twice (signal 9)", "worker crashed twice (signal 11)"]
+    calls = outputs.read_csv(out / "calls.csv")
+    expected = [p.name for p in calls_dir.glob("*.wav")] + [f"flaky/{name}"]
+    assert sorted(calls["file"]) == sorted(expected)
+
+
+@pytest.mark.parametrize(("code", "text"), [(-9, "signal 9"), (-11, "signal 11"), (1, "exit code 1")])
+def test_exit_description(code, text):
+    assert exit_description(code) == text
