@@ -10,6 +10,7 @@ import pytest
 from speechchurn.asr.transcribe import (
     RawSegment,
     TranscribeOptions,
+    Word,
     clean_segments,
     is_hallucination,
     merge_dialogue,
@@ -22,7 +23,8 @@ from speechchurn.schema import Segment
 
 
 class EchoEngine:
-    """Fake engine: one segment per decode call spanning the audio it was given."""
+    """Fake engine: one segment per decode call spanning the audio it was given, its characters
+    spread evenly over it as words (so packed windows hand each channel its share)."""
 
     name = "fake"
 
@@ -31,7 +33,10 @@ class EchoEngine:
 
     def decode(self, samples):
         self.calls.append(len(samples))
-        return [RawSegment(0.0, len(samples) / SAMPLE_RATE, self.text, -0.2, 0.01)]
+        span = len(samples) / SAMPLE_RATE
+        step = span / len(self.text)
+        words = tuple(Word(i * step, (i + 1) * step, ch) for i, ch in enumerate(self.text))
+        return [RawSegment(0.0, span, self.text, -0.2, 0.01, words)]
 
 
 def _chunks(*spans_s):

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,9 @@ DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4)  # bounded fallback: at most three decodi
 HALLUCINATION_NO_SPEECH_PROB = 0.5  # above this Whisper itself thinks the window is silent
 HALLUCINATION_MIN_SPEECH_SHARE = 0.5  # a segment needs this share of its span under VAD speech
 WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech chunk
+PACK_CALL = "call"  # speech of all channels of a call shares decoder windows (speechchurn.asr.packing)
+PACK_CHANNEL = "channel"  # each channel decoded alone
+PACKINGS = (PACK_CALL, PACK_CHANNEL)
 
 # Phrases Whisper emits over silence (subtitle credits, video outros), compared without punctuation.
 KNOWN_HALLUCINATIONS = (
@@ -62,6 +65,7 @@ class VadOptions:
 
     min_silence_ms: int = 500  # ms of silence that split speech chunks
     speech_pad_ms: int = 500  # ms kept around each chunk (200 ms clipped turn-initial syllables)
+    threshold: float = 0.5  # Silero speech probability that starts a chunk
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,22 @@ class TranscribeOptions:
     vad: bool = True
     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
     vad_options: VadOptions = VadOptions()
+    initial_prompt: str | None = None  # text the decoder sees as preceding context (steers script/style)
+    hotwords: str | None = None  # faster-whisper only: terms offered to the decoder as a prefix prompt
+    patience: float = 1.0  # beam search patience (> 1 keeps searching longer)
+    no_speech_threshold: float | None = 0.6  # drop a window Whisper deems silent (None: never; VAD gates)
+    log_prob_threshold: float | None = -1.0  # ...only when its average log-probability is below this
+    repetition_penalty: float = 1.0  # faster-whisper only: > 1 discourages repeated tokens
+    no_repeat_ngram_size: int = 0  # faster-whisper only: forbid repeating n-grams of this size (0: off)
+    packing: str = PACK_CALL  # call: both channels share 30 s windows; channel: each channel alone
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.beam_size < 1:
             raise ValueError("beam size must be at least 1")
+        if self.packing not in PACKINGS:
+            raise ValueError(f"unknown packing {self.packing!r}; choose one of {', '.join(PACKINGS)}")
 
     def cache_key(self) -> str:
         """Everything that changes the transcript (not threads)."""
@@ -118,6 +132,7 @@ class FasterWhisperEngine:
     options: TranscribeOptions
     name: str = ENGINE_FASTER
     _model: object = field(default=None, repr=False)
+    encoder_passes: int = 0  # 30 s encoder windows run so far (a batch of n counts n)
 
     def __post_init__(self) -> None:
         from faster_whisper import WhisperModel
@@ -132,6 +147,16 @@ class FasterWhisperEngine:
             )
         except Exception as e:  # noqa: BLE001 - hub download or CT2 load errors come in many types
             raise _unavailable(self.options.model, e) from e
+        self._model.encode = self._counted(self._model.encode)
+
+    def _counted(self, encode):
+        """Wrap WhisperModel.encode so every encoder window is counted."""
+
+        def counted(features):
+            self.encoder_passes += features.shape[0] if getattr(features, "ndim", 2) == 3 else 1
+            return encode(features)
+
+        return counted
 
     def decode(self, samples: np.ndarray) -> list[RawSegment]:
         segments, _info = self._model.transcribe(
@@ -142,6 +167,13 @@ class FasterWhisperEngine:
             condition_on_previous_text=False,
             vad_filter=False,
             word_timestamps=True,
+            initial_prompt=self.options.initial_prompt,
+            hotwords=self.options.hotwords,
+            patience=self.options.patience,
+            no_speech_threshold=self.options.no_speech_threshold,
+            log_prob_threshold=self.options.log_prob_threshold,
+            repetition_penalty=self.options.repetition_penalty,
+            no_repeat_ngram_size=self.options.no_repeat_ngram_size,
         )
         return [
             RawSegment(
@@ -189,6 +221,10 @@ class OpenAIWhisperEngine:
             condition_on_previous_text=False,
             verbose=None,
             word_timestamps=True,
+            initial_prompt=self.options.initial_prompt,
+            patience=self.options.patience if beam else None,
+            no_speech_threshold=self.options.no_speech_threshold,
+            logprob_threshold=self.options.log_prob_threshold,
         )
         return [
             RawSegment(
@@ -242,55 +278,104 @@ def load_engine(options: TranscribeOptions) -> Engine:
     return FasterWhisperEngine(options)
 
 
-def speech_chunks(samples: np.ndarray, vad: VadOptions = VadOptions()) -> list[dict]:
-    """Silero VAD speech chunks as sample-index dicts (`start`, `end`) at SAMPLE_RATE."""
-    from faster_whisper.vad import VadOptions as SileroOptions
-    from faster_whisper.vad import get_speech_timestamps
+def asr_speech_settings(vad: VadOptions = VadOptions()):
+    """The VAD reading that gates the decoder (speechchurn.call.vad settings)."""
+    from speechchurn.call.vad import SpeechSettings
 
-    options = SileroOptions(min_silence_duration_ms=vad.min_silence_ms, speech_pad_ms=vad.speech_pad_ms)
-    return get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
+    return SpeechSettings(
+        threshold=vad.threshold, min_silence_ms=vad.min_silence_ms, speech_pad_ms=vad.speech_pad_ms
+    )
 
 
-def transcribe_channel(
-    engine: Engine, samples: np.ndarray, role: str, vad: bool = True, vad_options: VadOptions = VadOptions()
-) -> list[Segment]:
-    """Transcribe one channel; VAD-gated so silence and line noise never reach the decoder.
+def speech_chunks(
+    samples: np.ndarray, vad: VadOptions = VadOptions(), track=None, padded: bool = True
+) -> list[dict]:
+    """Silero VAD speech chunks as sample-index dicts (`start`, `end`) at SAMPLE_RATE.
 
-    The speech chunks are joined and decoded together (few decoder windows, full context), then
-    words are mapped back to the call's clock and regrouped so no segment spans two chunks.
+    ``track`` (speechchurn.call.vad.SpeechTrack) reuses a probability track already computed;
+    ``padded=False`` gives the same chunks before ``speech_pad_ms`` is added.
     """
-    chunks = speech_chunks(samples, vad_options)
-    if not chunks:
-        return []
-    if not vad:
-        segments = [_to_segment(r, role, r.start, r.end, r.text) for r in engine.decode(samples)]
-        return clean_segments(segments, chunks)
-    from faster_whisper.vad import SpeechTimestampsMap
+    from speechchurn.call.vad import speech_timestamps, speech_track
 
-    joined = np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
-    clock = SpeechTimestampsMap(chunks, SAMPLE_RATE)
-    segments = [seg for raw in engine.decode(joined) for seg in _split_by_chunk(raw, role, clock)]
-    return clean_segments(segments, chunks)
+    settings = asr_speech_settings(vad)
+    if not padded:
+        settings = replace(settings, speech_pad_ms=0)
+    return speech_timestamps(track or speech_track(samples), settings)
 
 
-def _split_by_chunk(raw: RawSegment, role: str, clock) -> list[Segment]:
-    """One Segment per speech chunk that the raw segment's words fall in."""
+def transcribe_channels(
+    engine: Engine,
+    channels: dict[str, np.ndarray],
+    chunks: dict[str, list[dict]],
+    cores: dict[str, list[dict]] | None = None,
+    window_s: float | None = None,
+) -> list[Segment]:
+    """Decode the speech ``chunks`` of ``channels`` packed into shared windows; one role per word.
+
+    Words are mapped back to the channel and clock of the speech piece they were heard in and
+    regrouped so no segment spans two pieces; hallucinations are dropped per channel. With
+    ``cores`` (the chunks before padding) the text of each piece starts and ends where the VAD
+    heard speech start and end (32 ms frames), not where Whisper's word alignment (about
+    ±0.2 s, and dependent on what else shares the window) puts it.
+    """
+    from speechchurn.asr.packing import WINDOW_S, pack, pieces_from_chunks
+
+    segments: list[Segment] = []
+    for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S):
+        roles = "/".join(sorted({p.role for p in window.pieces}))
+        try:
+            raws = engine.decode(window.audio(lambda piece: channels[piece.role]))
+        except (RuntimeError, ValueError) as e:
+            raise TranscriptionError(f"{engine.name} failed on the {roles} speech: {e}") from e
+        pairs = [pair for raw in raws for pair in _split_by_piece(raw, window)]
+        segments.extend(_snap_to_speech(pairs, window) if cores else [seg for _, seg in pairs])
+    return [
+        seg
+        for role in channels
+        for seg in clean_segments([s for s in segments if s.role == role], chunks.get(role, []))
+    ]
+
+
+def _snap_to_speech(pairs: list[tuple[int, Segment]], window) -> list[Segment]:
+    """The first segment of each piece starts, and its last one ends, at the piece's VAD speech edges."""
+    by_piece: dict[int, list[Segment]] = {}
+    for index, seg in pairs:
+        by_piece.setdefault(index, []).append(seg)
+    snapped: list[Segment] = []
+    for index, segs in by_piece.items():
+        speech_start, speech_end = (round(t, 2) for t in window.pieces[index].speech_span_s)
+        segs.sort(key=lambda seg: (seg.start, seg.end))
+        if speech_start < segs[0].end:
+            segs[0] = replace(segs[0], start=speech_start)
+        if speech_end > segs[-1].start:
+            segs[-1] = replace(segs[-1], end=speech_end)
+        snapped.extend(segs)
+    return snapped
+
+
+def _split_by_piece(raw: RawSegment, window) -> list[tuple[int, Segment]]:
+    """(piece index, Segment) per packed piece that the raw segment's words fall in, on that piece's clock."""
     if not raw.words:
-        start = clock.get_original_time(raw.start)
-        return [_to_segment(raw, role, start, clock.get_original_time(raw.end, is_end=True), raw.text)]
+        index = window.locate(raw.start)
+        role = window.pieces[index].role
+        start, end = window.original_time(raw.start, index), window.original_time(raw.end, index)
+        return [(index, _to_segment(raw, role, start, end, raw.text))]
     groups: dict[int, list[Word]] = {}
     for word in raw.words:
-        # Whisper stretches the first word after a chunk junction back to the previous segment's end,
-        # so a word belongs to the chunk in which it ends
+        # Whisper stretches the first word after a junction back to the previous segment's end,
+        # so a word belongs to the piece in which it ends
         anchor = max(word.start, word.end - WORD_END_ANCHOR_S)
-        groups.setdefault(clock.get_chunk_index(anchor), []).append(word)
+        groups.setdefault(window.locate(anchor), []).append(word)
     return [
-        _to_segment(
-            raw,
-            role,
-            clock.get_original_time(words[0].start, index),
-            clock.get_original_time(words[-1].end, index, is_end=True),
-            "".join(w.text for w in words),
+        (
+            index,
+            _to_segment(
+                raw,
+                window.pieces[index].role,
+                window.original_time(words[0].start, index),
+                window.original_time(words[-1].end, index),
+                "".join(w.text for w in words),
+            ),
         )
         for index, words in sorted(groups.items())
     ]
@@ -351,19 +436,55 @@ def speech_share(start: float, end: float, chunks: Sequence[dict]) -> float:
 
 
 def transcribe_audio(
-    audio: DecodedAudio, options: TranscribeOptions, engine: Engine | None = None
+    audio: DecodedAudio, options: TranscribeOptions, engine: Engine | None = None, tracks=None
 ) -> list[Segment]:
-    """Transcribe every channel of a decoded call and merge into one time-ordered dialogue."""
+    """Transcribe every channel of a decoded call and merge into one time-ordered dialogue.
+
+    ``tracks`` maps role -> speechchurn.call.vad.SpeechTrack when the VAD already ran (talk time).
+    With ``packing="call"`` the speech of all channels shares decoder windows.
+    """
+    from speechchurn.call.vad import speech_track
+
     engine = engine or load_engine(options)
+    tracks = {role: (tracks or {}).get(role) or speech_track(s) for role, s in audio.channels.items()}
+    chunks = {role: speech_chunks(s, options.vad_options, tracks[role]) for role, s in audio.channels.items()}
+    cores = {
+        role: speech_chunks(s, options.vad_options, tracks[role], padded=False)
+        for role, s in audio.channels.items()
+    }
+    if not options.vad:
+        return merge_dialogue(_transcribe_unfiltered(engine, audio, chunks))
+    roles = list(audio.channels)
+    groups = [roles] if options.packing == PACK_CALL else [[role] for role in roles]
+    segments: list[Segment] = []
+    for roles in groups:
+        try:
+            segments.extend(
+                transcribe_channels(
+                    engine, audio.channels, {r: chunks[r] for r in roles}, {r: cores[r] for r in roles}
+                )
+            )
+        except TranscriptionError as e:
+            raise TranscriptionError(f"{audio.path.name}: {e}") from e
+    return merge_dialogue(segments)
+
+
+def _transcribe_unfiltered(engine: Engine, audio: DecodedAudio, chunks: dict) -> list[Segment]:
+    """vad=False: each channel with any speech is decoded whole (silence included)."""
     segments: list[Segment] = []
     for role, samples in audio.channels.items():
+        if not chunks[role]:
+            continue
         try:
-            segments.extend(transcribe_channel(engine, samples, role, options.vad, options.vad_options))
+            raws = engine.decode(samples)
         except (RuntimeError, ValueError) as e:
             raise TranscriptionError(
                 f"{audio.path.name}: {engine.name} failed on the {role} channel: {e}"
             ) from e
-    return merge_dialogue(segments)
+        segments.extend(
+            clean_segments([_to_segment(r, role, r.start, r.end, r.text) for r in raws], chunks[role])
+        )
+    return segments
 
 
 def merge_dialogue(segments: Sequence[Segment]) -> list[Segment]:

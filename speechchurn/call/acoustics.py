@@ -9,7 +9,10 @@ it). Everything else is pure interval arithmetic on the per-role speech interval
 Definitions (all times in seconds):
 
 * ``non_talk_s``: total of the gaps in which nobody talks that last longer than
-  ``non_talk_min_s`` (3 s, the Contact Lens definition), call start and end included.
+  ``non_talk_min_s`` (3 s, the Contact Lens definition), between the first and the last detected
+  speech of the call. Silence before the first word and after the last one (ringing, a recorder
+  started early or stopped late) is not non-talk unless ``non_talk_edges`` is set; a call with no
+  speech at all then has 0 s non-talk. See docs/acoustics.md.
 * ``silence_ratio``: share of the call in which nobody talks (gaps of any length).
 * ``hold_count``: agent (or mixed-channel) keyword hits of category ``hold`` (请稍等, ...) that are
   followed, within ``hold_lookahead_s`` of the hit's end, by a silence of at least
@@ -57,6 +60,7 @@ class AcousticsOptions:
     """Tunable definitions and VAD settings. Defaults were tuned on audio_samples (8 kHz phone audio)."""
 
     non_talk_min_s: float = 3.0  # s, only silences longer than this count as non-talk
+    non_talk_edges: bool = False  # also count silence before the first / after the last speech
     hold_silence_min_s: float = 3.0  # s, silence after a hold phrase that makes it a hold
     hold_lookahead_s: float = 10.0  # s, the silence must start this soon after the hold phrase
     # s, a transfer phrase starting less than this after the previous one ended is the same hand-off
@@ -298,22 +302,28 @@ def _energy_gate(
 
 
 def speech_intervals(
-    samples: np.ndarray, options: AcousticsOptions = AcousticsOptions(), sample_rate: int = SAMPLE_RATE
+    samples: np.ndarray,
+    options: AcousticsOptions = AcousticsOptions(),
+    sample_rate: int = SAMPLE_RATE,
+    track=None,
 ) -> list[Interval]:
-    """Speech intervals (seconds) of one 16 kHz float32 channel: Silero VAD, then the energy gate."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    """Speech intervals (seconds) of one 16 kHz float32 channel: Silero VAD, then the energy gate.
+
+    ``track`` (speechchurn.call.vad.SpeechTrack) reuses the Silero pass the ASR gating already ran.
+    """
+    from speechchurn.call.vad import SpeechSettings, speech_timestamps, speech_track
 
     audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
     if audio.size < VAD_WINDOW_SAMPLES or not np.any(audio):
         return []
-    vad_options = VadOptions(
+    settings = SpeechSettings(
         threshold=options.vad_threshold,
         neg_threshold=options.vad_neg_threshold,
-        min_speech_duration_ms=options.vad_min_speech_ms,
-        min_silence_duration_ms=options.vad_min_silence_ms,
+        min_speech_ms=options.vad_min_speech_ms,
+        min_silence_ms=options.vad_min_silence_ms,
         speech_pad_ms=options.vad_speech_pad_ms,
     )
-    stamps = get_speech_timestamps(audio, vad_options, sampling_rate=sample_rate)
+    stamps = speech_timestamps(track or speech_track(audio), settings)
     intervals = union([(d["start"] / sample_rate, d["end"] / sample_rate) for d in stamps])
     return _energy_gate(audio, intervals, options, sample_rate)
 
@@ -402,11 +412,23 @@ def _check_roles(channels: Mapping[str, np.ndarray]) -> bool:
 def _silence_measures(speech: Sequence[Interval], duration_s: float, options: AcousticsOptions) -> dict:
     silent = gaps(speech, 0.0, duration_s)
     return {
-        "non_talk_s": long_gaps_total(silent, options.non_talk_min_s),
+        "non_talk_s": long_gaps_total(_non_talk_gaps(speech, silent, options), options.non_talk_min_s),
         "longest_silence_s": max((e - s for s, e in silent), default=0.0),
         "silence_ratio": total(silent) / duration_s if duration_s > 0 else math.nan,
         "silences": silent,
     }
+
+
+def _non_talk_gaps(
+    speech: Sequence[Interval], silent: list[Interval], options: AcousticsOptions
+) -> list[Interval]:
+    """The silences that may count as non-talk: interior ones, or all with ``non_talk_edges``."""
+    if options.non_talk_edges:
+        return silent
+    if not speech:
+        return []
+    first, last = min(s for s, _e in speech), max(e for _s, e in speech)
+    return [(s, e) for s, e in silent if s >= first and e <= last]
 
 
 def _role_measures(
@@ -442,10 +464,17 @@ def measure_call(
     hits: Sequence[KeywordHit],
     options: AcousticsOptions = AcousticsOptions(),
     transfers_override: int | None = None,
+    tracks: Mapping | None = None,
 ) -> CallAcoustics:
-    """All acoustic measures of one call from its 16 kHz channels, transcript segments and keyword hits."""
+    """All acoustic measures of one call from its 16 kHz channels, transcript segments and keyword hits.
+
+    ``tracks``: role -> speechchurn.call.vad.SpeechTrack already computed (one Silero pass per channel).
+    """
     mono = _check_roles(channels)
-    speech = {role: speech_intervals(samples, options) for role, samples in channels.items()}
+    tracks = tracks or {}
+    speech = {
+        role: speech_intervals(samples, options, track=tracks.get(role)) for role, samples in channels.items()
+    }
     if not mono and len(channels) == 2:
         speech = reject_crosstalk(channels, speech, options)
     return measure_from_speech(channels, speech, segments, hits, options, transfers_override)

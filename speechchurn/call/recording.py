@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,47 @@ ROLE_ORDER = ROLES  # channels are listed in this order
 
 
 @dataclass(frozen=True)
+class StageTimes:
+    """Wall seconds per stage of one recording (calls.csv decode_s, vad_s, asr_s, text_s)."""
+
+    decode_s: float = 0.0  # container decoding and resampling
+    vad_s: float = 0.0  # Silero pass (once per channel) and the acoustic measures
+    asr_s: float = 0.0  # Whisper encoder + decoder (0 when the transcript came from the cache)
+    text_s: float = 0.0  # keyword spotting (the worker adds sentiment)
+    encoder_passes: int = 0  # 30 s Whisper encoder windows run (faster-whisper engine)
+
+    def as_columns(self) -> dict[str, float | int]:
+        return {
+            "decode_s": round(self.decode_s, 3),
+            "vad_s": round(self.vad_s, 3),
+            "asr_s": round(self.asr_s, 3),
+            "text_s": round(self.text_s, 3),
+            "encoder_passes": self.encoder_passes,
+        }
+
+
+class _Stopwatch:
+    """Accumulates wall seconds per stage name; ``encoder_passes`` is counted on the side."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.encoder_passes = 0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def frozen(self) -> StageTimes:
+        return StageTimes(
+            **{f"{k}_s": v for k, v in self.seconds.items()}, encoder_passes=self.encoder_passes
+        )
+
+
+@dataclass(frozen=True)
 class RecordingResult:
     """Everything per-call that comes from the audio itself."""
 
@@ -60,6 +103,7 @@ class RecordingResult:
     duration_s: float
     warnings: tuple[str, ...] = ()  # decoding problems that did not stop the analysis
     windows: int = 1  # 1: decoded whole; more: streamed in this many windows
+    timings: StageTimes = StageTimes()
 
 
 def analyze_recording(
@@ -80,18 +124,21 @@ def analyze_recording(
     Raises AudioDecodeError (or another SpeechchurnError) with the file name on failure.
     """
     path = Path(path)
-    declared = probe_duration(path)
+    watch = _Stopwatch()
+    with watch.stage("decode"):
+        declared = probe_duration(path)
     if declared is not None and declared <= long_call_s:
         try:
-            decoded = decode_audio(path, audio, max_duration_s=long_call_s)
+            with watch.stage("decode"):
+                decoded = decode_audio(path, audio, max_duration_s=long_call_s)
         except RecordingTooLongError:
             log.info("%s: longer than its header says; streaming it in windows", path.name)
         else:
             return _analyze_whole(
-                decoded, transcribe, acoustics, lexicon, cached_segments, transfers_override
+                decoded, transcribe, acoustics, lexicon, cached_segments, transfers_override, watch
             )
     return _analyze_windows(
-        path, audio, transcribe, acoustics, lexicon, cached_segments, transfers_override, window_s
+        path, audio, transcribe, acoustics, lexicon, cached_segments, transfers_override, window_s, watch
     )
 
 
@@ -102,20 +149,43 @@ def _analyze_whole(
     lexicon,
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
+    watch: _Stopwatch | None = None,
 ) -> RecordingResult:
-    """What a normal call gets: one decode, one transcription, measure_call on the whole channels."""
-    from speechchurn.asr.transcribe import transcribe_audio
+    """What a normal call gets: one decode, one Silero pass per channel (serving both the ASR
+    gating and the talk-time measures), one transcription, measure_call on the whole channels."""
+    from speechchurn.call.vad import speech_track
     from speechchurn.text.keywords import find_hits
 
+    watch = watch or _Stopwatch()
+    with watch.stage("vad"):
+        tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
     segments = cached_segments
     if segments is None:
-        segments = transcribe_audio(decoded, transcribe)
+        with watch.stage("asr"):
+            segments = _transcribe(decoded, transcribe, tracks, watch)
     segments = tuple(segments)
-    hits = tuple(find_hits(segments, lexicon))
-    measured = ac.measure_call(
-        decoded.channels, segments, hits, options, transfers_override=transfers_override
+    with watch.stage("text"):
+        hits = tuple(find_hits(segments, lexicon))
+    with watch.stage("vad"):
+        measured = ac.measure_call(
+            decoded.channels, segments, hits, options, transfers_override=transfers_override, tracks=tracks
+        )
+    return RecordingResult(
+        segments, hits, measured, decoded.duration_s, decoded.warnings, timings=watch.frozen()
     )
-    return RecordingResult(segments, hits, measured, decoded.duration_s, decoded.warnings)
+
+
+def _transcribe(
+    decoded: DecodedAudio, options: TranscribeOptions, tracks, watch: _Stopwatch
+) -> list[Segment]:
+    """transcribe_audio with the engine's encoder passes added to ``watch``."""
+    from speechchurn.asr.transcribe import load_engine, transcribe_audio
+
+    engine = load_engine(options)
+    before = getattr(engine, "encoder_passes", 0)
+    segments = transcribe_audio(decoded, options, engine, tracks=tracks)
+    watch.encoder_passes += getattr(engine, "encoder_passes", 0) - before
+    return segments
 
 
 # --------------------------------------------------------------------------- the windowed path
@@ -149,29 +219,41 @@ def _analyze_windows(
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     window_s: float,
+    watch: _Stopwatch,
 ) -> RecordingResult:
     """Stream the recording window by window; a recording that fits one window is handled whole."""
     from speechchurn.text.keywords import find_hits
 
     windows = iter_windows(path, audio, window_s)
-    first = next(windows)
-    second = next(windows, None)
+    with watch.stage("decode"):
+        first = next(windows)
+        second = next(windows, None)
     if second is None:
-        return _analyze_whole(first.audio, transcribe, options, lexicon, cached_segments, transfers_override)
+        return _analyze_whole(
+            first.audio, transcribe, options, lexicon, cached_segments, transfers_override, watch
+        )
     log.info("%s: long recording, analysing it in %.0f-min windows", path.name, window_s / 60)
     collected = _Collected()
-    _collect(collected, first, transcribe if cached_segments is None else None, options)
-    _collect(collected, second, transcribe if cached_segments is None else None, options)
+    asr = transcribe if cached_segments is None else None
+    _collect(collected, first, asr, options, watch)
+    _collect(collected, second, asr, options, watch)
     del first, second
-    for window in windows:
-        _collect(collected, window, transcribe if cached_segments is None else None, options)
+    while (window := _next_window(windows, watch)) is not None:
+        _collect(collected, window, asr, options, watch)
         del window
     segments = tuple(cached_segments) if cached_segments is not None else tuple(collected.segments)
-    hits = tuple(find_hits(segments, lexicon))
-    measured = _call_acoustics(collected, segments, hits, options, transfers_override)
+    with watch.stage("text"):
+        hits = tuple(find_hits(segments, lexicon))
+    with watch.stage("vad"):
+        measured = _call_acoustics(collected, segments, hits, options, transfers_override)
     return RecordingResult(
-        segments, hits, measured, collected.duration_s, collected.warnings, collected.windows
+        segments, hits, measured, collected.duration_s, collected.warnings, collected.windows, watch.frozen()
     )
+
+
+def _next_window(windows: Iterator[AudioWindow], watch: _Stopwatch) -> AudioWindow | None:
+    with watch.stage("decode"):
+        return next(windows, None)
 
 
 def _collect(
@@ -179,8 +261,11 @@ def _collect(
     window: AudioWindow,
     transcribe: TranscribeOptions | None,
     options: AcousticsOptions,
+    watch: _Stopwatch,
 ) -> None:
     """Detect speech in one window (and transcribe it when asked) and keep only the call-clock results."""
+    from speechchurn.call.vad import speech_track
+
     channels = window.audio.channels
     offset, length_s = window.offset_s, window.audio.duration_s
     if collected.windows:
@@ -189,9 +274,11 @@ def _collect(
     collected.warnings = window.audio.warnings
     collected.windows += 1
     collected.samples += max(len(samples) for samples in channels.values())
-    speech = {role: ac.speech_intervals(samples, options) for role, samples in channels.items()}
-    if ROLE_MIXED not in channels and len(channels) == 2:
-        speech = ac.reject_crosstalk(channels, speech, options)
+    with watch.stage("vad"):
+        tracks = {role: speech_track(samples) for role, samples in channels.items()}
+        speech = {role: ac.speech_intervals(s, options, track=tracks[role]) for role, s in channels.items()}
+        if ROLE_MIXED not in channels and len(channels) == 2:
+            speech = ac.reject_crosstalk(channels, speech, options)
     for role, samples in channels.items():
         local = ac.clip(speech.get(role, []), 0.0, length_s)
         energy, count = _speech_energy(samples, local)
@@ -199,19 +286,20 @@ def _collect(
         collected.speech_samples[role] = collected.speech_samples.get(role, 0) + count
         collected.speech.setdefault(role, []).extend((s + offset, e + offset) for s, e in local)
     if transcribe is not None:
-        collected.segments.extend(_transcribe_window(window, transcribe))
+        with watch.stage("asr"):
+            collected.segments.extend(_transcribe_window(window, transcribe, tracks, watch))
 
 
-def _transcribe_window(window: AudioWindow, options: TranscribeOptions) -> list[Segment]:
+def _transcribe_window(
+    window: AudioWindow, options: TranscribeOptions, tracks, watch: _Stopwatch
+) -> list[Segment]:
     """The window's segments on the call's clock."""
     from dataclasses import replace
-
-    from speechchurn.asr.transcribe import transcribe_audio
 
     offset = window.offset_s
     return [
         replace(seg, start=round(seg.start + offset, 2), end=round(seg.end + offset, 2))
-        for seg in transcribe_audio(window.audio, options)
+        for seg in _transcribe(window.audio, options, tracks, watch)
     ]
 
 
