@@ -123,24 +123,18 @@ def _write_safe_csv(frame, path: Path) -> None:
     from speechchurn import outputs
 
     try:
-        from speechchurn.safety import neutralise_frame
-    except ImportError:
-        neutralise_frame = _neutralise
-    outputs.write_csv(neutralise_frame(frame), path)
+        from speechchurn.safety import neutralize_frame
+    except ImportError:  # before the shared helper lands
+        neutralize_frame = _neutralize_frame
+    # object dtype: pandas 3 infers a "str" dtype that a dtype == object check would pass over
+    outputs.write_csv(neutralize_frame(frame.astype(object)), path)
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _neutralise(frame):
-    """Prefix text cells that a spreadsheet would run as a formula with a quote."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
-            )
-    return out
+def _neutralize_frame(frame):
+    return frame.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
 
 
 @app.command("lexicon-stats")
