@@ -7,7 +7,8 @@ worker). It never raises for a bad file: the failure comes back as a typed `Fail
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from speechchurn.batch.options import AnalyzeOptions
@@ -89,10 +90,13 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
         job.cached_segments,
         job.meta.transfers,
     )
+    started = time.perf_counter()
     sentiment = call_sentiment(result.segments, result.duration_s)
     counts = keyword_counts(result.hits, lexicon.names)
+    timings = replace(result.timings, text_s=result.timings.text_s + time.perf_counter() - started)
     row = call_row(job, result.acoustics.as_columns(), sentiment.as_columns(), counts)
     row["audio_warnings"] = "; ".join(result.warnings)
+    row.update(timings.as_columns())  # decode_s, vad_s, asr_s, text_s, startup_s, encoder_passes
     hit_dicts = tuple({"file": job.file, "caller": job.meta.caller, **h.to_dict()} for h in result.hits)
     return CallRecord(
         job.file,

@@ -60,6 +60,7 @@ class StageTimes:
     vad_s: float = 0.0  # Silero pass (once per channel) and the acoustic measures
     asr_s: float = 0.0  # Whisper encoder + decoder (0 when the transcript came from the cache)
     text_s: float = 0.0  # keyword spotting (the worker adds sentiment)
+    startup_s: float = 0.0  # loading the Whisper model (first file of each worker process only)
     encoder_passes: int = 0  # 30 s Whisper encoder windows run (faster-whisper engine)
 
     def as_columns(self) -> dict[str, float | int]:
@@ -68,6 +69,7 @@ class StageTimes:
             "vad_s": round(self.vad_s, 3),
             "asr_s": round(self.asr_s, 3),
             "text_s": round(self.text_s, 3),
+            "startup_s": round(self.startup_s, 3),
             "encoder_passes": self.encoder_passes,
         }
 
@@ -161,8 +163,7 @@ def _analyze_whole(
         tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
     segments = cached_segments
     if segments is None:
-        with watch.stage("asr"):
-            segments = _transcribe(decoded, transcribe, tracks, watch)
+        segments = _transcribe(decoded, transcribe, tracks, watch)
     segments = tuple(segments)
     with watch.stage("text"):
         hits = tuple(find_hits(segments, lexicon))
@@ -178,12 +179,14 @@ def _analyze_whole(
 def _transcribe(
     decoded: DecodedAudio, options: TranscribeOptions, tracks, watch: _Stopwatch
 ) -> list[Segment]:
-    """transcribe_audio with the engine's encoder passes added to ``watch``."""
+    """transcribe_audio, timed (model load apart), with the engine's encoder passes added to ``watch``."""
     from speechchurn.asr.transcribe import load_engine, transcribe_audio
 
-    engine = load_engine(options)
+    with watch.stage("startup"):  # the model loads once per process; later calls hit the cache
+        engine = load_engine(options)
     before = getattr(engine, "encoder_passes", 0)
-    segments = transcribe_audio(decoded, options, engine, tracks=tracks)
+    with watch.stage("asr"):
+        segments = transcribe_audio(decoded, options, engine, tracks=tracks)
     watch.encoder_passes += getattr(engine, "encoder_passes", 0) - before
     return segments
 
@@ -286,8 +289,7 @@ def _collect(
         collected.speech_samples[role] = collected.speech_samples.get(role, 0) + count
         collected.speech.setdefault(role, []).extend((s + offset, e + offset) for s, e in local)
     if transcribe is not None:
-        with watch.stage("asr"):
-            collected.segments.extend(_transcribe_window(window, transcribe, tracks, watch))
+        collected.segments.extend(_transcribe_window(window, transcribe, tracks, watch))
 
 
 def _transcribe_window(

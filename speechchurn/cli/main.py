@@ -139,6 +139,9 @@ def analyze(
     top: Annotated[int, typer.Option(min=1, help="Review queue length.")] = 20,
     verbose: Verbose = False,
     quiet: Quiet = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Print where the time went per stage (decode, vad, asr, text).")
+    ] = False,
 ) -> None:
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     _setup_logging(verbose, quiet)
@@ -181,6 +184,7 @@ def analyze(
     )
     result = _run_analyze(audio_dir, out, options, grading, quiet)
     _print_summary(result, quiet)
+    _print_profile(result, profile)
     raise typer.Exit(EXIT_PARTIAL if result.failed or result.problems else EXIT_OK)
 
 
@@ -252,6 +256,15 @@ class _ProgressReporter:
         typer.echo(
             f"[{event.index}/{event.total}] {self.audio_s / 3600:.2f} h audio, {elapsed:.0f} s elapsed"
         )
+
+
+def _print_profile(result, detailed: bool) -> None:
+    """Where the time went: one line always, the per-stage table with --profile."""
+    if getattr(result, "profile", None) is None or not result.profile.audio_s:
+        return
+    typer.echo(result.profile.summary(result.wall_s))
+    if detailed:
+        typer.echo("\n".join(result.profile.table(result.wall_s)))
 
 
 def _print_summary(result, quiet: bool) -> None:
