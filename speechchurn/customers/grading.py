@@ -26,6 +26,7 @@ import pandas as pd
 
 from speechchurn.customers.aggregate import AGGREGATE_COLUMNS
 from speechchurn.errors import ConfigError
+from speechchurn.outcomes.columns import OUTCOME_INDICATORS
 from speechchurn.resources import default_rules_path
 from speechchurn.vocab import (
     RISK_HIGH,
@@ -52,6 +53,9 @@ QUADRANTS = {  # (value high, stable) -> quadrant
 NORMALIZATIONS = ("minmax", "percentile")
 # Every numeric column aggregate_callers produces (dates and the caller id are not indicators).
 KNOWN_INDICATORS = tuple(c for c in AGGREGATE_COLUMNS if c not in ("caller", "first_call", "last_call"))
+# Outcome indicators (behaviour breaks, call network; speechchurn/outcomes) are known too; when their
+# column is absent (no --network, no break computation) they read as missing and never match.
+KNOWN_INDICATORS += OUTCOME_INDICATORS
 CONDITION_ONLY_INDICATORS = ("score",)  # usable in risk/warning conditions, not as a score weight
 _KW_INDICATOR = re.compile(r"^kw_[a-z][a-z0-9_]*$")
 _CONDITION = re.compile(
@@ -116,7 +120,7 @@ class ScoreMove:
 @dataclass(frozen=True)
 class RiskPoint:
     name: str
-    when: Condition
+    when: tuple[Condition, ...]  # all must hold (a single condition, or a list in the TOML)
     points: int
 
 
@@ -308,8 +312,14 @@ def _parse_risk(r: _Reader, data: dict) -> RiskRules:
         key = f"{where}.points[{i}]"
         r.table(item, key, ("name", "when", "points"))
         name = r.get(item, "name", (str,), key)
-        when = r.condition(r.get(item, "when", (str,), key), f"{key}.when", allow_score=True)
-        points.append(RiskPoint(name, when, r.get(item, "points", (int,), key)))
+        when = r.get(item, "when", (str, list), key)
+        if isinstance(when, str):
+            conds = (r.condition(when, f"{key}.when", allow_score=True),)
+        elif when:
+            conds = tuple(r.condition(t, f"{key}.when[{j}]", allow_score=True) for j, t in enumerate(when))
+        else:
+            raise r.fail(f"{key}.when", "empty list (give at least one condition)")
+        points.append(RiskPoint(name, conds, r.get(item, "points", (int,), key)))
     heavy = r.table(r.get(data, "complaint_heavy", (dict,), ""), "complaint_heavy", ("any",))
     heavy_any = r.conditions(heavy, "any", "complaint_heavy", allow_score=True)
     if not heavy_any:
@@ -432,6 +442,9 @@ class _Indicators:
             elif _KW_INDICATOR.match(name):
                 log.warning("%s: %s: column %s absent; read as 0", self.source, key, name)
                 self.cache[name] = np.zeros(len(self.callers), dtype=np.float64)
+            elif name in OUTCOME_INDICATORS:
+                log.info("%s: %s: column %s absent; read as missing (never matches)", self.source, key, name)
+                self.cache[name] = np.full(len(self.callers), np.nan)
             else:
                 raise ConfigError(f"{self.source}: {key}: indicator {name!r} is not in the callers table")
         return self.cache[name]
@@ -603,9 +616,11 @@ def risk_frame(ind: _Indicators, rules: Rules) -> pd.DataFrame:
     points = np.zeros(n, dtype=np.int64)
     parts = []
     for rp in risk.points:
-        held = ind.holds(rp.when)
+        held = np.logical_and.reduce([ind.holds(c) for c in rp.when])
         points += np.where(held, rp.points, 0)
-        parts.append((np.flatnonzero(held), f"{rp.name} {rp.points:+d} (" + ind.part(rp.when, held) + ")"))
+        count = int(held.sum())
+        detail = _join_parts([(np.arange(count), ind.part(c, held)) for c in rp.when], ", ", count)
+        parts.append((np.flatnonzero(held), f"{rp.name} {rp.points:+d} (" + detail + ")"))
     level = np.select(
         [points >= risk.high_at_least, points >= risk.medium_at_least], [RISK_HIGH, RISK_MEDIUM], RISK_LOW
     )

@@ -1,0 +1,115 @@
+"""Call-metadata exports (CDRs) as input: ``--calls calls.csv`` instead of analysed audio.
+
+Only ``caller``, ``started_at`` and ``duration_s`` are required. Optional columns are used when present:
+``direction`` (in/out), ``transfers``, ``non_talk_s``, ``sentiment_mean``, ``sentiment_min`` and
+``kw_<category>`` keyword counts (the columns ``speechchurn analyze`` writes to calls.csv, so its own
+output reads back too). Unanswered outbound calls are rows with ``duration_s`` 0.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speechchurn.errors import ManifestError
+
+log = logging.getLogger("speechchurn")
+
+REQUIRED_CALL_COLUMNS = ("caller", "started_at", "duration_s")
+NUMERIC_CALL_COLUMNS = ("duration_s", "transfers", "non_talk_s", "sentiment_mean", "sentiment_min")
+CALLS_ENCODINGS = ("utf-8-sig", "gb18030")  # tried in order (Excel on Chinese Windows writes GBK)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read calls file ({e.strerror})") from e
+    for encoding in CALLS_ENCODINGS:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ManifestError(f"{path}: not UTF-8 or GBK text")
+
+
+def _normalise_callers(values: pd.Series) -> np.ndarray:
+    """metadata.normalize_phone applied once per distinct value."""
+    from speechchurn.call.metadata import normalize_phone
+
+    codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy())
+    normal = np.array([normalize_phone(u) if u.strip() else "" for u in uniques] + [""], dtype=object)
+    return normal[codes]
+
+
+def parse_times(values: pd.Series, timezone: str) -> pd.Series:
+    """Start times as tz-aware timestamps in ``timezone``; naive values are wall time there; NaT if bad."""
+    text = values.astype(str).str.strip()
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or parsed.dtype == object:
+        try:
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True)
+        except (ValueError, TypeError):
+            parsed = _parse_each(text, timezone)
+    if getattr(parsed.dtype, "tz", None) is None:
+        return parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return parsed.dt.tz_convert(timezone)
+
+
+def _parse_each(text: pd.Series, timezone: str) -> pd.Series:
+    """Slow path for non-ISO exports: metadata.parse_timestamp once per distinct value."""
+    from speechchurn.call.metadata import parse_timestamp
+
+    codes, uniques = pd.factorize(text.to_numpy())
+    parsed = []
+    for value in uniques:
+        try:
+            parsed.append(pd.Timestamp(parse_timestamp(value, timezone)).tz_convert("UTC"))
+        except ValueError:
+            parsed.append(pd.NaT)
+    table = pd.DatetimeIndex(parsed + [pd.NaT]).tz_localize(None) if parsed else pd.DatetimeIndex([pd.NaT])
+    return pd.Series(table[codes], index=text.index).dt.tz_localize("UTC")
+
+
+def prepare_calls(
+    frame: pd.DataFrame, timezone: str = "Asia/Shanghai", source: str = "calls"
+) -> pd.DataFrame:
+    """Validate and type a calls table: normalised callers, aware start times, numeric columns.
+
+    Rows without a caller, a parsable start time or a duration are dropped (counted in a warning).
+    """
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in REQUIRED_CALL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ManifestError(
+            f"{source}: missing column(s) {', '.join(missing)} (have: {', '.join(map(str, frame.columns))})"
+        )
+    out = frame.copy()
+    out["caller"] = _normalise_callers(out["caller"])
+    out["started_at"] = parse_times(out["started_at"], timezone)
+    for col in [c for c in out.columns if c in NUMERIC_CALL_COLUMNS or c.startswith("kw_")]:
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    if "direction" in out.columns:
+        out["direction"] = out["direction"].fillna("").astype(str).str.strip().str.lower()
+    bad = (out["caller"] == "") | out["started_at"].isna() | out["duration_s"].isna()
+    if bad.any():
+        log.warning("%s: %d row(s) without caller, start time or duration skipped", source, int(bad.sum()))
+        out = out.loc[~bad]
+    return out.reset_index(drop=True)
+
+
+def load_calls_csv(path: Path | str, timezone: str = "Asia/Shanghai") -> pd.DataFrame:
+    """Read a calls.csv / CDR export (UTF-8, UTF-8 BOM or GBK) into a typed calls table."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype={"caller": str}, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ManifestError(f"{path}: unreadable calls CSV ({e})") from e
+    return prepare_calls(frame, timezone, source=str(path))

@@ -1,0 +1,118 @@
+"""The call network: who calls whom among subscribers, and how many of a customer's contacts left.
+
+``edges.csv`` has ``a, b, calls`` (one row per pair, from CDRs; direction is ignored and repeated pairs
+add up). The graph is a scipy.sparse adjacency matrix built in one pass, so the work is linear in the
+number of edges. Per customer:
+
+* ``contacts``: distinct other subscribers called or calling (self-loops ignored);
+* ``contacts_churned``: of those, how many churned on or before ``as_of`` (from the outcomes file;
+  a churn after the cutoff is unknown at the cutoff and is not counted);
+* ``contacts_churned_share``: ``contacts_churned / contacts`` (0 without contacts).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speechchurn.errors import ManifestError
+
+log = logging.getLogger("speechchurn")
+
+EDGE_COLUMNS = ("a", "b")  # required; "calls" optional (1 per row when absent)
+
+
+@dataclass(frozen=True)
+class CallGraph:
+    """Symmetric adjacency (CSR, entries = calls between the pair) over ``nodes`` (caller ids)."""
+
+    nodes: np.ndarray  # caller id per row/column
+    adjacency: object  # scipy.sparse.csr_array, shape (n, n)
+
+    def index_of(self, callers) -> np.ndarray:
+        """Row of each caller in the graph, -1 when absent."""
+        return pd.Index(self.nodes).get_indexer(pd.Index(np.asarray(callers, dtype=object)))
+
+
+def load_edges(path: Path | str) -> pd.DataFrame:
+    """Read edges.csv: a, b[, calls]; phones normalised like call metadata."""
+    from speechchurn.outcomes.calls_input import _normalise_callers, _read_text
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype={"a": str, "b": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ManifestError(f"{path}: unreadable edges CSV ({e})") from e
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in EDGE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (need a, b[, calls])")
+    calls = pd.to_numeric(frame["calls"], errors="coerce") if "calls" in frame else 1.0
+    out = pd.DataFrame({"a": _normalise_callers(frame["a"]), "b": _normalise_callers(frame["b"])})
+    out["calls"] = pd.Series(calls, index=frame.index).fillna(1.0).to_numpy(dtype=np.float64)
+    bad = (out["a"] == "") | (out["b"] == "")
+    if bad.any():
+        log.warning("%s: %d edge row(s) without both ends skipped", path, int(bad.sum()))
+    return out.loc[~bad].reset_index(drop=True)
+
+
+def build_graph(edges: pd.DataFrame) -> CallGraph:
+    """Undirected graph: one factorize over both ends, one sparse matrix (duplicates summed)."""
+    from scipy import sparse
+
+    ends = np.concatenate([edges["a"].to_numpy(dtype=object), edges["b"].to_numpy(dtype=object)])
+    codes, nodes = pd.factorize(ends)
+    m = len(edges)
+    a, b = codes[:m], codes[m:]
+    weight = edges["calls"].to_numpy(dtype=np.float64)
+    loop = a == b
+    a, b, weight = a[~loop], b[~loop], weight[~loop]
+    n = len(nodes)
+    rows, cols = np.concatenate([a, b]), np.concatenate([b, a])
+    adjacency = sparse.coo_array((np.concatenate([weight, weight]), (rows, cols)), shape=(n, n)).tocsr()
+    adjacency.sum_duplicates()
+    return CallGraph(np.asarray(nodes, dtype=object), adjacency)
+
+
+def churned_by(outcomes: pd.DataFrame | None, as_of: pd.Timestamp) -> set[str]:
+    """Callers known to have churned on or before ``as_of`` (churn_date <= as_of)."""
+    if outcomes is None or outcomes.empty:
+        return set()
+    date = outcomes["churn_date"]
+    cutoff = pd.Timestamp(as_of).tz_localize(None) if pd.Timestamp(as_of).tzinfo else pd.Timestamp(as_of)
+    gone = (outcomes["churned"] == 1) & date.notna() & (date <= cutoff.normalize())
+    return set(outcomes.loc[gone, "caller"].astype(str))
+
+
+def network_figures(graph: CallGraph, churned: set[str]) -> pd.DataFrame:
+    """contacts, contacts_churned, contacts_churned_share per graph node (sparse mat-vec products)."""
+    binary = graph.adjacency.copy()
+    binary.data = np.ones_like(binary.data)
+    left = pd.Index(graph.nodes).isin(list(churned)).astype(np.float64)
+    contacts = np.asarray(binary.sum(axis=1)).ravel()
+    gone = binary @ left
+    share = np.divide(gone, contacts, out=np.zeros_like(gone), where=contacts > 0)
+    return pd.DataFrame(
+        {
+            "contacts": contacts.astype(np.int64),
+            "contacts_churned": gone.astype(np.int64),
+            "contacts_churned_share": share,
+        },
+        index=pd.Index(graph.nodes, name="caller"),
+    )
+
+
+def add_network(callers: pd.DataFrame, graph: CallGraph, churned: set[str]) -> pd.DataFrame:
+    """``callers`` with the network columns (0 for customers outside the graph)."""
+    figures = network_figures(graph, churned)
+    rows = graph.index_of(callers["caller"].astype(str).to_numpy())
+    out = callers.copy()
+    for col in figures.columns:
+        values = figures[col].to_numpy()
+        out[col] = np.where(rows >= 0, values[np.maximum(rows, 0)], 0).astype(values.dtype)
+    return out
