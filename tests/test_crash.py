@@ -50,3 +50,24 @@ def test_a_crashing_worker_costs_at_most_its_file(calls_dir, tmp_path, crashing_
 @pytest.mark.parametrize(("code", "text"), [(-9, "signal 9"), (-11, "signal 11"), (1, "exit code 1")])
 def test_exit_description(code, text):
     assert exit_description(code) == text
+
+
+def test_a_dask_worker_that_dies_costs_at_most_its_file(calls_dir, tmp_path, monkeypatch, model_home):
+    """Real `dask scheduler` + 2 `dask worker`s; the poisoned task SIGKILLs each worker it lands on."""
+    pytest.importorskip("distributed")
+    import crash_jobs
+    from dask_cluster import dask_cluster
+
+    folder = _with_faults(calls_dir, "poison")
+    name = sorted(calls_dir.glob("*.wav"))[0].name
+    cluster_dir = tmp_path / "cluster"
+    cluster_dir.mkdir()
+    with dask_cluster(cluster_dir, env={"SPEECHCHURN_HOME": str(model_home)}) as address:
+        executor = executors.DaskExecutor(address, job=crash_jobs.fake_job)
+        monkeypatch.setattr(executors, "choose_executor", lambda options, job_count: executor)
+        out = tmp_path / "out"
+        result = analyze(folder, out, AnalyzeOptions(executor="dask", scheduler=address))
+    assert (result.total, result.done, result.failed) == (4, 3, 1)
+    errors = outputs.read_csv(out / "errors.csv")
+    assert list(errors["file"]) == [f"poison/{name}"]
+    assert errors.loc[0, "reason"] == "worker crashed twice (dask: KilledWorker)"

@@ -24,6 +24,10 @@ log = logging.getLogger("speechchurn")
 
 MAX_IN_FLIGHT = 64  # Dask: files submitted but not finished; bounds the client's memory for audio bytes
 DASK_CONNECT_TIMEOUT = "20s"
+# A task that raises is retried once; a task whose worker dies is rescheduled by the scheduler until
+# `distributed.scheduler.allowed-failures` workers died under it (set it to 1 on the scheduler, e.g.
+# DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1, to match the local pool's "retried once").
+DASK_RETRIES = 1
 
 JobFunction = Callable[[FileJob, AnalyzeOptions, object], JobResult]
 
@@ -134,25 +138,48 @@ class DaskExecutor:
 
         # the client's lexicon is sent once, so a --lexicons folder need not exist on the workers
         lexicon = client.scatter(lexicon, broadcast=True)
+        deaths = _scheduler_deaths_per_task(client)
         pending = iter(jobs)
         by_key: dict[str, FileJob] = {}
 
         def submit(job: FileJob):
             audio = job.path.read_bytes()
-            future = client.submit(run_remote, job, audio, options, lexicon, self.job, pure=False)
+            future = client.submit(
+                run_remote, job, audio, options, lexicon, self.job, pure=False, retries=DASK_RETRIES
+            )
             by_key[future.key] = job
             return future
 
         window = as_completed([submit(job) for job in itertools.islice(pending, MAX_IN_FLIGHT)])
         for future in window:
-            yield _dask_result(future, by_key.pop(future.key))
+            yield _dask_result(future, by_key.pop(future.key), deaths)
             following = next(pending, None)
             if following is not None:
                 window.add(submit(following))
 
 
-def _dask_result(future, job: FileJob) -> JobResult:
+def _scheduler_deaths_per_task(client) -> int:
+    """How many workers may die under one task before the scheduler fails it (allowed-failures + 1)."""
+    try:
+        return 1 + int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+    except Exception:  # noqa: BLE001 - only wording depends on it
+        import dask
+
+        return 1 + int(dask.config.get("distributed.scheduler.allowed-failures"))
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _dask_result(future, job: FileJob, deaths: int) -> JobResult:
+    from distributed import KilledWorker
+
     try:
         return future.result()
+    except KilledWorker:  # the scheduler gave up after `allowed-failures` workers died running it
+        reason = f"worker crashed {_times(deaths)} (dask: KilledWorker)"
+        log.warning("%s: %s", job.file, reason)
+        return Failure(job.file, reason)
     except Exception as e:  # noqa: BLE001 - a lost worker fails this file, not the batch
         return Failure(job.file, f"dask worker failed: {type(e).__name__}: {e}")
