@@ -1,4 +1,7 @@
-"""Atomic writers for the output contract: UTF-8-BOM CSV (Excel on Chinese Windows) and JSONL."""
+"""Atomic writers for the output contract: UTF-8-BOM CSV (Excel on Chinese Windows) and JSONL.
+
+CSV text cells that a spreadsheet would run as a formula are neutralised (speechchurn.safety).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from speechchurn.safety import neutralize_frame
 
 CSV_ENCODING = "utf-8-sig"  # BOM so Excel detects UTF-8
 FILE_MODE = 0o666  # before the umask, like open()
@@ -46,7 +51,7 @@ def _umask() -> int:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, encoding=CSV_ENCODING, float_format="%.4g")
+        neutralize_frame(frame).to_csv(tmp, index=False, encoding=CSV_ENCODING, float_format="%.4g")
     return Path(path)
 
 

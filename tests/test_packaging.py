@@ -19,6 +19,10 @@ SHIPPED = (
     "speechchurn/data/lexicons/complaint.txt",
     "speechchurn/data/lexicons/churn_intent.txt",
     "speechchurn/data/lexicons/transfer.txt",
+    "speechchurn/report/templates/report.html.j2",
+    "speechchurn/report/templates/base.html.j2",
+    "speechchurn/report/static/report.css",
+    "speechchurn/report/static/report.js",
 )
 PROBE = """
 import json, speechchurn

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from speechchurn.errors import ReportError
 from speechchurn.outputs import (
     CALLERS_CSV,
     CALLS_CSV,
@@ -20,16 +21,13 @@ from speechchurn.outputs import (
     write_csv,
     write_jsonl,
 )
-from speechchurn.report.render import (
-    REPORT_HTML,
+from speechchurn.report.data import customer_anchor
+from speechchurn.report.html import REPORT_HTML, highlight, write_report
+from speechchurn.report.workbook import (
     WORKBOOK_XLSX,
     XLSX_MAX_WIDTH,
     XLSX_SHEETS,
-    ReportError,
-    customer_anchor,
     display_width,
-    highlight,
-    write_report,
     write_workbook,
 )
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_report import HEAVY_CALLER, HEAVY_SENTENCE, write_sample_batch
 
-from speechchurn.report.render import customer_anchor, write_report
+from speechchurn.report.data import customer_anchor
+from speechchurn.report.html import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

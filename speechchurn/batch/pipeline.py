@@ -241,7 +241,8 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
 
 def write_reports(out_dir: Path, title: str | None = None) -> tuple[Path, Path]:
     """report.html and callers.xlsx from the exported outputs."""
-    from speechchurn.report.render import write_report, write_workbook
+    from speechchurn.report.html import write_report
+    from speechchurn.report.workbook import write_workbook
 
     return write_report(out_dir, title), write_workbook(out_dir)
 

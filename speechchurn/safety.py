@@ -1,0 +1,40 @@
+"""Untrusted text in spreadsheet outputs: neutralise cells that Excel would run as formulas.
+
+QA teams open calls.csv, callers.csv, review.csv, errors.csv and callers.xlsx in Excel. Transcripts,
+evidence snippets, manifest pass-through columns, file names and agent names come from outside; a
+cell whose text starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return could become a formula
+(OWASP "CSV injection"). Such text gets a leading apostrophe; numbers (and text that is exactly a
+number, such as ``-3.5``) stay numbers.
+"""
+
+from __future__ import annotations
+
+import re
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+NEUTRALISING_PREFIX = "'"
+_PLAIN_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def neutralize_text(value: str) -> str:
+    """`value` with a leading apostrophe if a spreadsheet would read it as a formula."""
+    if value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.match(value):
+        return NEUTRALISING_PREFIX + value
+    return value
+
+
+def neutralize_cell(value: object) -> object:
+    """Neutralise text; every other value (numbers, dates, None) is returned as it is."""
+    return neutralize_text(value) if isinstance(value, str) else value
+
+
+def neutralize_frame(frame):
+    """A copy of a pandas DataFrame whose text cells (and column names) are neutralised."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    out = frame.copy()
+    for column in out.columns:
+        if is_object_dtype(out[column]) or is_string_dtype(out[column]):
+            out[column] = out[column].map(neutralize_cell)
+    out.columns = [neutralize_cell(c) for c in out.columns]
+    return out
