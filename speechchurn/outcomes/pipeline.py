@@ -1,0 +1,193 @@
+"""Grading with outcomes: CDR input, behaviour breaks, the call network, a churn model, cluster tiers.
+
+:func:`grade_outcomes` is what ``speechchurn grade`` runs when ``--calls``, ``--model``,
+``--tiering cluster`` or ``--network`` is given; it writes callers.csv and review.csv like the plain
+grade (and, with ``--calls``, calls.csv, so ``speechchurn report`` works on a CDR-only folder) plus
+cluster_report.json for cluster tiering.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from speechchurn.errors import ConfigError
+from speechchurn.outcomes.breaks import BreakOptions, add_breaks
+from speechchurn.outcomes.columns import NETWORK_COLUMNS
+
+log = logging.getLogger("speechchurn")
+
+TIERINGS = ("rules", "cluster")
+CLUSTER_REPORT_JSON = "cluster_report.json"
+MODEL_REPORT_JSON = "model_report.json"
+RETENTION_JSON = "retention.json"
+
+
+@dataclass(frozen=True)
+class OutcomeOptions:
+    calls_csv: Path | None = None  # CDR export instead of the analysed store
+    model: Path | None = None  # saved by `speechchurn train --model-out`
+    tiering: str = "rules"  # "rules" | "cluster"
+    network: Path | None = None  # edges.csv: a, b, calls
+    outcomes: Path | None = None  # who already left (for contacts_churned)
+    breaks: BreakOptions | None = None
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.calls_csv or self.model or self.network or self.tiering != "rules")
+
+
+def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(calls, evidence): from --calls (no evidence) or from the analysed store in OUT_DIR."""
+    if options.calls_csv is not None:
+        from speechchurn.outcomes.calls_input import load_calls_csv
+
+        return load_calls_csv(options.calls_csv, timezone), pd.DataFrame()
+    from speechchurn.batch.pipeline import load_calls, load_evidence
+
+    return load_calls(out_dir, timezone), load_evidence(out_dir)
+
+
+def add_outcome_columns(callers, calls, as_of, options: OutcomeOptions):
+    """Behaviour breaks always; network columns with --network (churned contacts from --outcomes)."""
+    callers = add_breaks(callers, calls, as_of, options.breaks or BreakOptions())
+    if options.network is None:
+        return callers
+    from speechchurn.outcomes.features import load_outcomes
+    from speechchurn.outcomes.network import add_network, build_graph, churned_by, load_edges
+
+    outcomes = load_outcomes(options.outcomes) if options.outcomes else None
+    if outcomes is None:
+        log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
+    return add_network(callers, build_graph(load_edges(options.network)), churned_by(outcomes, as_of))
+
+
+def _with_model(graded, options: OutcomeOptions):
+    from speechchurn.outcomes.apply import apply_model
+    from speechchurn.outcomes.train import load_model
+
+    bundle = load_model(options.model)
+    absent = [f for f in bundle["features"] if f not in graded.columns]
+    if any(f in NETWORK_COLUMNS for f in absent):
+        raise ConfigError(
+            f"{Path(options.model).name}: the model uses the call network; pass --network edges.csv"
+        )
+    if absent:
+        log.warning("model features absent from the calls, read as 0: %s", ", ".join(absent))
+    return apply_model(graded, bundle)
+
+
+def _with_clusters(graded, out_dir: Path, options: OutcomeOptions):
+    from speechchurn.outcomes.cluster import apply_cluster_tiers, cluster_tiers
+    from speechchurn.outputs import atomic_path
+
+    try:
+        result = cluster_tiers(graded, options.seed)
+    except ValueError as e:
+        raise ConfigError(f"--tiering cluster: {e}") from e
+    with atomic_path(out_dir / CLUSTER_REPORT_JSON) as tmp:
+        tmp.write_text(json.dumps(result.report, ensure_ascii=False, indent=1), encoding="utf-8")
+    return apply_cluster_tiers(graded, result)
+
+
+def _write_calls(calls: pd.DataFrame, out_dir: Path) -> None:
+    from speechchurn import outputs
+
+    frame = calls.copy()
+    frame["started_at"] = frame["started_at"].map(lambda t: t.isoformat())
+    outputs.write_csv(frame, out_dir / outputs.CALLS_CSV)
+
+
+def grade_outcomes(out_dir: Path, grade_options, options: OutcomeOptions) -> pd.DataFrame:
+    """Aggregate, add breaks/network, grade by the rules, then the model and/or cluster tiers."""
+    from speechchurn import outputs
+    from speechchurn.batch.pipeline import _as_of_timestamp
+    from speechchurn.customers.aggregate import aggregate_callers, load_roster
+    from speechchurn.customers.grading import grade_callers, load_rules
+    from speechchurn.customers.review import build_review_queue
+
+    if options.tiering not in TIERINGS:
+        raise ConfigError(f"--tiering must be one of {', '.join(TIERINGS)}, got {options.tiering!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rules = load_rules(grade_options.rules)
+    calls, evidence = input_calls(out_dir, options, grade_options.timezone)
+    roster = load_roster(grade_options.customers) if grade_options.customers else None
+    as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
+    callers = add_outcome_columns(aggregate_callers(calls, as_of, roster), calls, as_of, options)
+    graded = grade_callers(callers, rules)
+    if options.model is not None:
+        graded = _with_model(graded, options)
+    if options.tiering == "cluster":
+        graded = _with_clusters(graded, out_dir, options)
+    if options.calls_csv is not None:
+        _write_calls(calls, out_dir)
+    outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
+    outputs.write_csv(
+        build_review_queue(graded, evidence, top=grade_options.top), out_dir / outputs.REVIEW_CSV
+    )
+    return graded
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    report: dict
+    model_path: Path
+    report_path: Path
+    rules_path: Path | None
+
+
+def train_run(
+    out_dir: Path | None,
+    outcomes_csv: Path,
+    model_out: Path,
+    options: OutcomeOptions,
+    train_options=None,
+    as_of=None,
+    export_rules: Path | None = None,
+    timezone: str = "Asia/Shanghai",
+) -> TrainRun:
+    """`speechchurn train`: fit, save the model, write model_report.json (OUT_DIR, else next to the model)."""
+    from speechchurn.customers.grading import load_rules
+    from speechchurn.outcomes.export_rules import export_tree_rules
+    from speechchurn.outcomes.features import load_outcomes
+    from speechchurn.outcomes.network import build_graph, load_edges
+    from speechchurn.outcomes.train import TrainOptions, save_model, train_models, write_report_json
+
+    train_options = train_options or TrainOptions(breaks=options.breaks, seed=options.seed)
+    calls, _ = input_calls(Path(out_dir) if out_dir else Path("."), options, timezone)
+    graph = build_graph(load_edges(options.network)) if options.network else None
+    cutoff = pd.Timestamp(as_of) if as_of is not None else None
+    result = train_models(calls, load_outcomes(outcomes_csv), cutoff, graph, train_options)
+    model_path = save_model(result.bundle, Path(model_out))
+    report_dir = Path(out_dir) if out_dir else model_path.parent
+    report_path = write_report_json(result.report, report_dir / MODEL_REPORT_JSON)
+    rules_path = None
+    if export_rules is not None:
+        from speechchurn.outputs import atomic_path
+
+        header = f"cutoff {result.report['cutoff']}, horizon {result.report['horizon_days']} days"
+        text = export_tree_rules(result.tree, result.tree_features, load_rules(train_options.rules), header)
+        with atomic_path(Path(export_rules)) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        rules_path = Path(export_rules)
+    return TrainRun(result.report, model_path, report_path, rules_path)
+
+
+def retention_run(
+    warned: Path, contacted: Path, outcomes: Path, out_dir: Path | None, split=None, window_days=90
+):
+    """`speechchurn retention`: the report dict, also written to OUT_DIR/retention.json when given."""
+    from speechchurn.outcomes.retention import evaluate_retention
+    from speechchurn.outcomes.train import write_report_json
+
+    report = evaluate_retention(warned, contacted, outcomes, split, window_days)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_report_json(report, Path(out_dir) / RETENTION_JSON)
+    return report
