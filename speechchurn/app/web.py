@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import jinja2
 from starlette.applications import Starlette
@@ -33,6 +34,7 @@ SYNC_EVERY_S = 5.0  # s between checks whether the store or callers.csv changed
 CHUNK_BYTES = 256 * 1024  # bytes per chunk of streamed audio
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 TIER_CHOICES = ("VIP", "ordinary", "silent")
+REVIEWER_COOKIE = "desk_reviewer"  # set by desk.js (URL-encoded) from the reviewer box
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class _Views:
 
     def _page(self, request: Request, name: str, context: dict, status: int = 200) -> Response:
         csrf = request.cookies.get(security.CSRF_COOKIE) or security.new_token()
-        reviewer = request.cookies.get("desk_reviewer") or self.desk.config.reviewer
+        reviewer = unquote(request.cookies.get(REVIEWER_COOKIE, "")) or self.desk.config.reviewer
         context = {"csrf": csrf, "reviewer": reviewer, "redacted": self.desk.config.redact, **context}
         response = self.templates.TemplateResponse(request, name, context, status_code=status)
         if request.cookies.get(security.CSRF_COOKIE) != csrf:
