@@ -8,6 +8,8 @@ Sets (split lists in benchmarks/splits/, see make_splits.py):
 
 * ``audio_samples``: the bundled TTS calls (all ``tune``: the old defaults were tuned on them);
 * ``synth``: the randomised synthetic calls of benchmarks/synth.py (all ``held-out``);
+* ``synth_tune``: 8 more calls from the same generator with another seed (7), all ``tune``: the
+  only tune material with short turns;
 * ``realspeech``: ../shared/realspeech clips, 16 kHz mono;
 * ``realspeech_tel``: the same clips through make_telephone.sh (300-3400 Hz, 8 kHz µ-law);
 * ``realspeech_calls``: the two-channel telephone calls of ``make_telephone.sh --calls``.
@@ -57,6 +59,8 @@ PEER_PROMPT = "以下是普通话的句子。"
 SHORT_TURN_MAX_S = 1.5  # s, reference turns this short count for short-turn recall
 SHORT_TURN_SLACK_S = 0.3  # s a transcript segment may sit outside the reference turn
 THREADS = 2
+TUNE_SYNTH = (7, 8)  # seed, calls of a small synthetic set for tuning (never the held-out seed)
+TUNE_ALL = None  # call_items: every item is tune
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,15 @@ def truth_calls(path: Path) -> dict:
     return {c["file"]: c for c in calls} if isinstance(calls, list) else calls
 
 
-def call_items(set_name: str, folder: Path, calls: dict, split: dict[str, str]) -> list[Item]:
+def call_items(set_name: str, folder: Path, calls: dict, split) -> list[Item]:
     return [
-        Item(set_name, split.get(name, "held-out"), name, folder / name, _turns(calls[name]["turns"]))
+        Item(
+            set_name,
+            split.get(name, "held-out") if split else "tune",
+            name,
+            folder / name,
+            _turns(calls[name]["turns"]),
+        )
         for name in sorted(calls)
     ]
 
@@ -133,13 +143,15 @@ def realspeech_items(set_name: str, folder: Path, shared: Path) -> list[Item]:
 def load_items(set_name: str, shared: Path = SHARED) -> list[Item]:
     if set_name == "audio_samples":
         return call_items(set_name, SAMPLES, truth_calls(SAMPLES / "truth.json"), read_split("audio_samples"))
-    if set_name == "synth":
+    if set_name in ("synth", "synth_tune"):
         from benchmarks import synth
 
-        folder = CACHE / "synth"
+        folder = CACHE / set_name
+        seed, calls = (synth.DEFAULT_SEED, synth.DEFAULT_CALLS) if set_name == "synth" else TUNE_SYNTH
         if not (folder / "truth.json").exists():
-            synth.generate(folder, synth.DEFAULT_SEED, synth.DEFAULT_CALLS)
-        return call_items(set_name, folder, truth_calls(folder / "truth.json"), read_split("synth"))
+            synth.generate(folder, seed, calls)
+        split = read_split("synth") if set_name == "synth" else {}
+        return call_items(set_name, folder, truth_calls(folder / "truth.json"), split or TUNE_ALL)
     if set_name == "realspeech":
         return realspeech_items(set_name, shared / "realspeech" / "audio", shared)
     if set_name == "realspeech_tel":
@@ -402,13 +414,21 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def spread(items: list[Item], n: int) -> list[Item]:
+    """At most n items, evenly spaced through the list (so a slice spans every corpus and speaker)."""
+    if not n or len(items) <= n:
+        return items
+    return [items[i * len(items) // n] for i in range(n)]
+
+
 def select(args: argparse.Namespace) -> list[Item]:
     """Items of the chosen sets and splits; a set with none in them (audio_samples: all tune) comes whole."""
+    limits = dict(pair.split("=") for pair in args.limits.split(",") if pair)
     items = []
     for set_name in args.sets.split(","):
         every = load_items(set_name, args.shared)
         chosen = [i for i in every if i.split in args.splits.split(",")] or every
-        items += chosen[: args.limit] if args.limit else chosen
+        items += spread(chosen, int(limits.get(set_name, args.limit)))
     return items
 
 
@@ -437,7 +457,10 @@ def main() -> None:
     parser.add_argument(
         "--opt", action="append", default=[], help="override a TranscribeOptions field (vad.X for VadOptions)"
     )
-    parser.add_argument("--limit", type=int, default=0, help="at most this many items per set")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="at most this many items per set (evenly spread)"
+    )
+    parser.add_argument("--limits", default="", help="per-set limits, e.g. synth=12,audio_samples=4")
     parser.add_argument(
         "--cache", action="store_true", help="reuse transcripts of identical settings (no RTF then)"
     )

@@ -11,9 +11,10 @@ tuned on) every call here is drawn from a seeded generator:
   hold with dead air, and short closing turns (谢谢，辛苦了。 / 好的。 / 嗯，对。);
 * new TTS takes: each turn gets its own dropout seed; random pitch (-4..+4 semitones) and tempo
   (0.85..1.2 duration factor) per speaker; random gaps (0.2..1.4 s) and edges (0.2..1.5 s);
-* a random channel: 300-3400 Hz band, per-turn level (-32..-12 dBFS RMS) and a mid-call gain step
-  on some calls, hard clipping on some, cross-channel echo (the other side at -30..-18 dB, 20-80 ms
-  late) on some, white + hum noise at 5..25 dB SNR, then one codec per call: AMR-NB (4.75..12.2
+* a random channel: 300-3400 Hz band, a level per speaker (-30..-14 dBFS RMS), +-3 dB per turn,
+  and a mid-call gain step on some calls, hard clipping on some, cross-channel echo (the other side
+  at -30..-18 dB, 20-80 ms late) on some, white + hum noise at 5..25 dB SNR below the channel's
+  quietest turn (so every turn has at least that SNR), then one codec per call: AMR-NB (4.75..12.2
   kbit/s, PyAV's libopencore_amrnb) decoded back to PCM, or G.711 µ-law (the WAV is stored µ-law).
 
 Truth per call in ``truth.json`` (same shape as audio_samples/truth.json): turns with role, start,
@@ -50,7 +51,8 @@ OUT_RATE_HZ = 8_000
 NON_TALK_MIN_S = 3.0  # s, interior silences longer than this are non-talk
 BAND_HZ = (300.0, 3400.0)
 SNR_DB = (5.0, 25.0)
-LEVEL_DBFS = (-32.0, -12.0)
+LEVEL_DBFS = (-30.0, -14.0)  # dBFS RMS of a speaker's voice on its channel
+TURN_LEVEL_DB = 3.0  # dB, each turn's level varies this much around its speaker's level
 PITCH_ST = (-4.0, 4.0)
 TEMPO = (0.85, 1.2)  # duration factor (> 1 speaks slower)
 GAP_S = (0.2, 1.4)
@@ -147,6 +149,7 @@ class Channel:
     gain_step_db: float  # level change from the middle of the call on (0: none)
     pitch_st: dict  # role -> semitones
     tempo: dict  # role -> duration factor
+    level_dbfs: dict  # role -> speech RMS level
 
 
 def call_names(seed: int, n_calls: int) -> list[str]:
@@ -190,6 +193,7 @@ def draw_channel(rng: np.random.Generator) -> Channel:
         gain_step_db=float(rng.choice([-8.0, -5.0, 5.0, 8.0])) if rng.random() < 0.4 else 0.0,
         pitch_st={r: float(rng.uniform(*PITCH_ST)) for r in ("agent", "customer")},
         tempo={r: float(rng.uniform(*TEMPO)) for r in ("agent", "customer")},
+        level_dbfs={r: float(rng.uniform(*LEVEL_DBFS)) for r in ("agent", "customer")},
     )
 
 
@@ -300,13 +304,14 @@ def layout(turns: list[Turn], clips: list[np.ndarray], rng: np.random.Generator)
 
 
 def degrade(channels: dict, truth: list[dict], ch: Channel, rng: np.random.Generator) -> dict:
-    speech_rms = {}
+    speech_rms = {}  # role -> RMS of its quietest turn
     for role, x in channels.items():
-        mask = np.zeros(len(x), bool)
-        for t in truth:
-            if t["role"] == role:
-                mask[round(t["start"] * OUT_RATE_HZ) : round(t["end"] * OUT_RATE_HZ)] = True
-        speech_rms[role] = float(np.sqrt(np.mean(x[mask] ** 2))) if mask.any() else 1e-3
+        levels = [
+            float(np.sqrt(np.mean(x[round(t["start"] * OUT_RATE_HZ) : round(t["end"] * OUT_RATE_HZ)] ** 2)))
+            for t in truth
+            if t["role"] == role
+        ]
+        speech_rms[role] = min(levels, default=1e-3)
     out = {role: x.copy() for role, x in channels.items()}
     if ch.echo_db is not None:
         delay = round(ch.echo_delay_s * OUT_RATE_HZ)
@@ -397,7 +402,8 @@ def make_call(name: str, turns: list[Turn], ch: Channel, tts: dict, out: Path) -
     clips = []
     for t in turns:
         raw = tts[tts_key(t.text, tts_speed(t.role, ch), t.seed)]
-        clips.append(band_to_8k(pitch_shift(raw, ch.pitch_st[t.role]), float(rng.uniform(*LEVEL_DBFS))))
+        level = ch.level_dbfs[t.role] + float(rng.uniform(-TURN_LEVEL_DB, TURN_LEVEL_DB))
+        clips.append(band_to_8k(pitch_shift(raw, ch.pitch_st[t.role]), level))
     channels, truth, duration_s = layout(turns, clips, rng)
     degraded = degrade(channels, truth, ch, rng)
     write_wav(out / name, degraded["agent"], degraded["customer"], ch.codec)

@@ -336,7 +336,7 @@ def test_as_columns_has_the_calls_csv_columns():
         "loudness_dbfs_customer",
         "transfers",
     ]
-    assert columns["non_talk_s"] == pytest.approx(5.0)
+    assert columns["non_talk_s"] == 0.0  # no speech: nothing between a first and a last word
     assert columns["silence_ratio"] == pytest.approx(1.0)
 
 
@@ -373,7 +373,7 @@ def test_all_silent_call():
     hiss = (HISS_RMS * np.random.default_rng(3).standard_normal(8 * SAMPLE_RATE)).astype(np.float32)
     result = measure_call({ROLE_AGENT: hiss, ROLE_CUSTOMER: _silent(8.0)}, [], [])
     assert (result.talk_s_agent, result.talk_s_customer) == (0.0, 0.0)
-    assert result.non_talk_s == pytest.approx(8.0)
+    assert result.non_talk_s == 0.0  # no first or last word; silence_ratio says it all
     assert result.silence_ratio == pytest.approx(1.0)
     assert math.isnan(result.loudness_dbfs_agent) and math.isnan(result.loudness_dbfs_customer)
     assert math.isnan(result.talk_speed_cpm_agent)
@@ -578,3 +578,21 @@ def test_synthetic_echo_bleed_is_not_customer_talk():
     assert result.talk_s_customer < 0.5
     assert result.talk_s_agent == pytest.approx(agent.size / SAMPLE_RATE, rel=TALK_TOLERANCE)
     assert result.interruptions_customer == 0
+
+
+@pytest.mark.parametrize(
+    ("speech", "edges", "non_talk"),
+    [
+        # 4 s before the first word and 5 s after the last are not non-talk by default
+        ({ROLE_AGENT: [(4.0, 8.0)], ROLE_CUSTOMER: [(12.0, 25.0)]}, False, 4.0),
+        ({ROLE_AGENT: [(4.0, 8.0)], ROLE_CUSTOMER: [(12.0, 25.0)]}, True, 13.0),
+        ({ROLE_AGENT: [], ROLE_CUSTOMER: []}, False, 0.0),
+        ({ROLE_AGENT: [], ROLE_CUSTOMER: []}, True, 30.0),
+        # a 2 s interior gap is below non_talk_min_s (3 s)
+        ({ROLE_AGENT: [(0.0, 10.0)], ROLE_CUSTOMER: [(12.0, 30.0)]}, False, 0.0),
+    ],
+)
+def test_non_talk_excludes_call_edges_unless_asked(speech, edges, non_talk):
+    channels = {ROLE_AGENT: _silent(30.0), ROLE_CUSTOMER: _silent(30.0)}
+    result = measure_from_speech(channels, speech, [], [], AcousticsOptions(non_talk_edges=edges))
+    assert result.non_talk_s == pytest.approx(non_talk)
