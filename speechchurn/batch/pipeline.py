@@ -48,6 +48,48 @@ class AnalyzeResult:
     failures: tuple[Failure, ...] = field(default_factory=tuple)
     graded: object = None  # pandas DataFrame of graded customers
     problems: tuple[str, ...] = ()  # manifest rows that were skipped or point at missing files
+    profile: RunProfile | None = None  # where the time of the files processed in this run went
+
+
+STAGE_COLUMNS = ("decode_s", "vad_s", "asr_s", "text_s", "startup_s")  # calls.csv stage timings
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """Stage seconds summed over the files processed in this run (across workers), and their audio."""
+
+    audio_s: float = 0.0
+    stages: tuple[tuple[str, float], ...] = ()  # (calls.csv column, seconds)
+    encoder_passes: int = 0
+
+    def add(self, record: CallRecord) -> RunProfile:
+        row = record.row
+        stages = dict(self.stages)
+        for column in STAGE_COLUMNS:
+            stages[column] = stages.get(column, 0.0) + float(row.get(column) or 0.0)
+        passes = self.encoder_passes + int(row.get("encoder_passes") or 0)
+        return RunProfile(self.audio_s + record.audio_s, tuple(stages.items()), passes)
+
+    def summary(self, wall_s: float) -> str:
+        """One line: achieved real-time factor and the share of worker time per stage."""
+        busy = sum(seconds for _name, seconds in self.stages) or 1.0
+        shares = ", ".join(f"{name[:-2]} {100 * seconds / busy:.0f}%" for name, seconds in self.stages)
+        speed = self.audio_s / wall_s if wall_s > 0 else 0.0
+        return (
+            f"{self.audio_s:.0f} s of audio in {wall_s:.1f} s = {speed:.1f}x real time; worker time: {shares}"
+        )
+
+    def table(self, wall_s: float) -> list[str]:
+        """--profile: seconds per stage (summed over workers), share, and s per audio minute."""
+        minutes = self.audio_s / 60 or 1.0
+        busy = sum(seconds for _name, seconds in self.stages)
+        lines = [f"{'stage':<10}{'s':>9}{'share':>8}{'s/audio min':>13}"]
+        for name, seconds in (*self.stages, ("total_s", busy)):
+            share = 100 * seconds / busy if busy else 0.0
+            lines.append(f"{name[:-2]:<10}{seconds:>9.1f}{share:>7.0f}%{seconds / minutes:>13.2f}")
+        lines.append(f"encoder passes per audio minute: {self.encoder_passes / minutes:.2f}")
+        lines.append(f"wall {wall_s:.1f} s; {self.summary(wall_s).split(';')[0]}")
+        return lines
 
 
 def discover(audio_dir: Path) -> tuple[list[Path], int]:
@@ -141,7 +183,7 @@ def analyze(
         total = len(jobs) + len(cached)
         for i, name in enumerate(cached, 1):
             _notify(on_progress, Progress(name, "cached", i, total, 0.0))
-        done = _run_jobs(store, jobs, options, lexicon, len(cached), total, on_progress)
+        done, profile = _run_jobs(store, jobs, options, lexicon, len(cached), total, on_progress)
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
@@ -149,25 +191,28 @@ def analyze(
     write_reports(out_dir)
     wall_s = time.monotonic() - started
     return AnalyzeResult(
-        out_dir, total, done, len(cached), len(failures), ignored, wall_s, failures, graded, problems
+        out_dir, total, done, len(cached), len(failures), ignored, wall_s, failures, graded, problems, profile
     )
 
 
-def _run_jobs(store: Store, jobs, options, lexicon, first_index: int, total: int, on_progress) -> int:
+def _run_jobs(
+    store: Store, jobs, options, lexicon, first_index: int, total: int, on_progress
+) -> tuple[int, RunProfile]:
     """Run the jobs on the chosen executor, commit each result as it arrives; the count done."""
     from speechchurn.batch.executors import choose_executor
 
-    done = 0
+    done, profile = 0, RunProfile()
     results = choose_executor(options, len(jobs)).map(jobs, options, lexicon)
     for i, result in enumerate(results, first_index + 1):
         if isinstance(result, CallRecord):
             store.record_call(result)
             done += 1
+            profile = profile.add(result)
             _notify(on_progress, Progress(result.file, "done", i, total, result.audio_s))
         else:
             store.record_failure(result.file, None, result.reason)
             _notify(on_progress, Progress(result.file, "failed", i, total, 0.0, result.reason))
-    return done
+    return done, profile
 
 
 def _notify(callback, event: Progress) -> None:

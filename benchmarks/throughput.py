@@ -1,0 +1,308 @@
+"""End-to-end throughput: the plain faster-whisper peer, the previous defaults and the new defaults.
+
+    python benchmarks/throughput.py                 # all three sets, all three systems; writes "throughput"
+    python benchmarks/throughput.py --quick         # 4 files per set (a smoke run, about 5 min)
+    python benchmarks/throughput.py --sets realspeech_calls --systems peer,new --no-write
+
+Systems, each a fresh process tree on the same folder, one after the other:
+
+* ``peer``: a plain script: decode each file (speechchurn.call.audio.decode_audio), then per channel
+  ``WhisperModel("base", int8).transcribe(..., language="zh", beam_size=5, vad_filter=True,
+  initial_prompt="以下是普通话的句子。")``. One process, CTranslate2 using every core. ASR only.
+* ``previous``: ``speechchurn analyze`` of commit bd19c7e (the tree is exported with ``git archive``
+  into the cache), its defaults (workers one per core). Everything: ASR, keywords, sentiment,
+  acoustics, grading, report.
+* ``new``: ``speechchurn analyze`` of this tree with its defaults; then ``rerun``: the same command
+  again on the same output folder (every file already done).
+
+Sets: ``audio_samples`` (bundled two-channel TTS calls), ``realspeech_calls`` (the two-channel calls of
+``../shared/realspeech/make_telephone.sh --calls``) and ``short_clips`` (100 telephone-band mono
+clips from ``make_telephone.sh``, 2-10 s each). Derivatives of the shared audio are made in
+SPEECHCHURN_BENCH_CACHE (default ~/.cache/speechchurn-bench), never in the repository.
+
+Per system and set: audio seconds per wall second (process start to exit, model load included),
+encoder passes per audio minute (every ``WhisperModel.encode`` call in any process of the tree is
+counted through a ``sitecustomize`` probe; a batch of n windows counts n), peak RSS (sum over the
+process tree, sampled every 0.2 s), CER on the held-out items (benchmarks/accuracy.py's split
+lists and its scoring, so the figures compare with the accuracy table) and the 1-minute load
+average at the start. Two cores shared with other work distort absolute figures; the ratios to
+the peer in the same run are the comparison that holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import accuracy  # noqa: E402
+from benchmarks._report import write_section  # noqa: E402
+from benchmarks.common import REPO  # noqa: E402
+
+PREVIOUS_COMMIT = "bd19c7e"
+SETS = ("audio_samples", "realspeech_calls", "short_clips")
+SYSTEMS = ("peer", "previous", "new")
+SHORT_CLIPS = 100
+RSS_POLL_S = 0.2
+PROBE = """
+import os
+_path = os.environ.get("SPEECHCHURN_ENCODE_LOG")
+if _path:
+    import faster_whisper.transcribe as _t
+    _encode = _t.WhisperModel.encode
+    def _counted(self, features):
+        n = features.shape[0] if getattr(features, "ndim", 2) == 3 else 1
+        fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, f"{n}\\n".encode())
+        os.close(fd)
+        return _encode(self, features)
+    _t.WhisperModel.encode = _counted
+"""
+PEER_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from faster_whisper import WhisperModel
+from speechchurn.asr.models import ENGINE_FASTER, resolve_model
+from speechchurn.call.audio import decode_audio
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+model = WhisperModel(resolve_model("base", ENGINE_FASTER), device="cpu", compute_type="int8")
+result = {}
+for path in sorted(folder.glob("*.wav")):
+    audio = decode_audio(path)
+    segments = []
+    for role, samples in audio.channels.items():
+        segs, _ = model.transcribe(samples, language="zh", beam_size=5, vad_filter=True,
+                                   initial_prompt=PROMPT)
+        segments += [(role, s.start, s.end, s.text) for s in segs]
+    result[path.name] = segments
+out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+"""
+
+
+@dataclass(frozen=True)
+class Measure:
+    system: str
+    set: str
+    files: int
+    audio_s: float
+    wall_s: float
+    encoder_passes: int
+    peak_rss_mb: float
+    cer_held_out: float | None
+    load_1min: float
+
+    @property
+    def speed(self) -> float:
+        return self.audio_s / self.wall_s if self.wall_s else float("nan")
+
+    @property
+    def passes_per_min(self) -> float:
+        return self.encoder_passes / (self.audio_s / 60) if self.audio_s else float("nan")
+
+
+# --- sets ------------------------------------------------------------------------------------------
+
+
+def set_folder(name: str, limit: int | None) -> tuple[Path, list]:
+    """A folder holding exactly the set's audio (symlinks into the cache) and its accuracy items."""
+    if name == "short_clips":
+        items = sorted(accuracy.load_items("realspeech_tel"), key=lambda i: i.name)[:SHORT_CLIPS]
+    else:
+        items = accuracy.load_items(name)
+    items = items[:limit] if limit else items
+    folder = accuracy.CACHE / "throughput" / f"{name}-{len(items)}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for item in items:
+        (folder / item.name).symlink_to(item.path.resolve())
+    return folder, items
+
+
+def audio_seconds(items) -> float:
+    from speechchurn.call.audio import probe_duration
+
+    return sum(probe_duration(item.path) or 0.0 for item in items)
+
+
+# --- running one system ----------------------------------------------------------------------------
+
+
+def previous_tree() -> Path:
+    """The previous defaults' source tree, exported once with git archive."""
+    tree = accuracy.CACHE / f"speechchurn-{PREVIOUS_COMMIT}"
+    if not (tree / "speechchurn").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", PREVIOUS_COMMIT], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def command(system: str, folder: Path, out: Path) -> tuple[list[str], Path | None]:
+    """The command line of a system and the source tree it must import from (None: this one)."""
+    if system == "peer":
+        script = PEER_SCRIPT.replace("PROMPT", repr(accuracy.PEER_PROMPT))
+        return [sys.executable, "-c", script, str(folder), str(out / "peer.json")], None
+    tree = previous_tree() if system == "previous" else None
+    return [sys.executable, "-m", "speechchurn", "analyze", str(folder), "--out", str(out / "run")], tree
+
+
+def timed(args: list[str], tree: Path | None, probe_dir: Path, encode_log: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, summed over the process tree) of one command."""
+    import psutil
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (probe_dir, tree or REPO))
+    env["SPEECHCHURN_ENCODE_LOG"] = str(encode_log)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args, env=env, cwd=str(tree or REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree_procs = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(_rss(p) for p in tree_procs))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(RSS_POLL_S)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, peak / 2**20
+
+
+def _rss(process) -> int:
+    import psutil
+
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def encoder_passes(log: Path) -> int:
+    return sum(int(line) for line in log.read_text().split()) if log.exists() else 0
+
+
+def hypotheses(system: str, out: Path) -> dict[str, list]:
+    """file name -> [(role, start, end, text)] from the system's output."""
+    if system == "peer":
+        return json.loads((out / "peer.json").read_text(encoding="utf-8"))
+    result = {}
+    with (out / "run" / "transcripts.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            result[Path(row["file"]).name] = [
+                (s["role"], s["start"], s["end"], s["text"]) for s in row["segments"]
+            ]
+    return result
+
+
+def held_out_cer(items, hyps: dict[str, list]) -> float | None:
+    edits = chars = 0
+    for item in items:
+        if item.split == "held-out":
+            e, c, _short, _heard = accuracy.item_counts(item, hyps.get(item.name, []))
+            edits, chars = edits + e, chars + c
+    return edits / chars if chars else None
+
+
+def measure(system: str, set_name: str, folder: Path, items, audio_s: float, work: Path) -> list[Measure]:
+    out = work / f"{system}-{set_name}"
+    out.mkdir(parents=True)
+    probe = work / "probe"
+    probe.mkdir(exist_ok=True)
+    (probe / "sitecustomize.py").write_text(PROBE)
+    args, tree = command(system, folder, out)
+    load = os.getloadavg()[0]
+    log = out / "encode.log"
+    wall, rss = timed(args, tree, probe, log)
+    cer = held_out_cer(items, hypotheses(system, out))
+    rows = [Measure(system, set_name, len(items), audio_s, wall, encoder_passes(log), rss, cer, load)]
+    if system == "new":
+        log2, load = out / "encode-rerun.log", os.getloadavg()[0]
+        wall2, rss2 = timed(args, tree, probe, log2)
+        rows.append(
+            Measure("rerun", set_name, len(items), audio_s, wall2, encoder_passes(log2), rss2, cer, load)
+        )
+    return rows
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def table(rows: list[Measure]) -> str:
+    lines = [
+        "| set | system | files | audio s | wall s | audio s / wall s | × peer | encoder passes / audio min "
+        "| peak RSS MB | CER held-out | load at start |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    peers = {r.set: r for r in rows if r.system == "peer"}
+    for r in rows:
+        peer = peers.get(r.set)
+        ratio = f"{r.speed / peer.speed:.2f}" if peer and r.system != "rerun" else "-"
+        if r.system == "rerun":
+            first = next(x for x in rows if x.set == r.set and x.system == "new")
+            ratio = f"rerun = {100 * r.wall_s / first.wall_s:.1f}% of first"
+        cer = f"{100 * r.cer_held_out:.1f}%" if r.cer_held_out is not None else "-"
+        lines.append(
+            f"| {r.set} | {r.system} | {r.files} | {r.audio_s:.0f} | {r.wall_s:.1f} | {r.speed:.1f}× "
+            f"| {ratio} | {r.passes_per_min:.2f} | {r.peak_rss_mb:.0f} | {cer} | {r.load_1min:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def render(rows: list[Measure], args: argparse.Namespace, elapsed_s: float) -> str:
+    return (
+        "## Throughput (benchmarks/throughput.py)\n\n"
+        f"`python benchmarks/throughput.py{' --quick' if args.quick else ''}` took {elapsed_s / 60:.0f} min. "
+        "Wall time is process start to exit (model load, and for speechchurn keywords, sentiment, "
+        "acoustics, grading and the report, included); `peer` is the plain faster-whisper script "
+        "(ASR only, one process), `previous` is `speechchurn analyze` of commit bd19c7e, `new` of this "
+        "tree (both with their default workers, one per core), `rerun` the same `new` command again on "
+        "its output folder. CER on the held-out items of benchmarks/splits (scored as in "
+        "benchmarks/accuracy.py); `short_clips` are 100 telephone-band realspeech clips. The load "
+        "average is the machine's 1-minute load when each run started: with other work on the 2 cores "
+        "the absolute speeds are low, the ratios in one run are what compares.\n\n" + table(rows) + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--quick", action="store_true", help="4 files per set")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many files per set")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    args = parser.parse_args()
+    limit = 4 if args.quick else args.limit
+    started = time.perf_counter()
+    rows: list[Measure] = []
+    with tempfile.TemporaryDirectory(prefix="speechchurn-throughput-") as tmp:
+        for set_name in args.sets.split(","):
+            folder, items = set_folder(set_name, limit)
+            audio_s = audio_seconds(items)
+            for system in args.systems.split(","):
+                print(f"{set_name}: {system} ...", file=sys.stderr, flush=True)
+                rows.extend(measure(system, set_name, folder, items, audio_s, Path(tmp)))
+                print(table(rows), file=sys.stderr, flush=True)
+    markdown = render(rows, args, time.perf_counter() - started)
+    print(markdown)
+    if not args.no_write:
+        write_section("throughput", markdown)
+
+
+if __name__ == "__main__":
+    main()
