@@ -1,0 +1,193 @@
+"""Shared CLI vocabulary: exit codes, logging set-up, the one library-error mapping, option aliases.
+
+Every command declares its options with these aliases (sqlite-utils style), so a flag means the
+same thing and is checked the same way everywhere. Checks live in the option parsers: a bad value
+is a usage error (exit 2) that names the option. Library errors reach the user through
+`library_errors()`, one line on stderr and a non-zero exit code.
+
+Exit status: 0 everything succeeded; 1 a fatal error (nothing or not all could run);
+2 usage error (bad option, missing path, invalid rules/manifest/lexicon file);
+3 the batch finished but some files failed (listed in OUT_DIR/errors.csv); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speechchurn.asr.models import ENGINE_FASTER, ENGINES
+from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
+from speechchurn.vocab import DEFAULT_TIMEZONE
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+LOGGER = "speechchurn"
+LOG_FORMAT = "%(levelname)s %(message)s"
+
+
+# --------------------------------------------------------------------------------------------- logging
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """-v: speechchurn's own DEBUG lines; third-party libraries stay at WARNING. -q: errors only.
+
+    Default: warnings and errors from everyone.
+    """
+    others = logging.ERROR if quiet else logging.WARNING
+    ours = logging.DEBUG if verbose else others
+    logging.basicConfig(level=others, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    logging.getLogger(LOGGER).setLevel(ours)
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print `error: message` on stderr; the caller raises the returned Exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def error_code(error: SpeechchurnError) -> int:
+    """Bad input files (rules, lexicons, manifests, rosters) are usage errors; the rest are fatal."""
+    return EXIT_USAGE if isinstance(error, ConfigError | ManifestError) else EXIT_ERROR
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """The one mapping of library errors to a one-line message and an exit code."""
+    try:
+        yield
+    except SpeechchurnError as e:
+        raise fail(str(e), error_code(e)) from e
+
+
+# --------------------------------------------------------------------------------------------- parsers
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from e
+
+
+def parse_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise typer.BadParameter(
+            f"unknown timezone {value!r} (use an IANA name such as {DEFAULT_TIMEZONE})"
+        ) from e
+    return value
+
+
+def parse_engine(value: str) -> str:
+    if value not in ENGINES:
+        raise typer.BadParameter(f"unknown engine {value!r}; choose one of {', '.join(ENGINES)}")
+    return value
+
+
+def parse_executor(value: str) -> str:
+    from speechchurn.batch.options import EXECUTORS
+
+    if value not in EXECUTORS:
+        raise typer.BadParameter(f"--executor must be one of {', '.join(EXECUTORS)}, got {value!r}")
+    return value
+
+
+def parse_channels(value: str) -> str:
+    from speechchurn.call.audio import parse_channel_roles
+
+    try:
+        parse_channel_roles(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    return value
+
+
+def parse_channel_select(value: str | None) -> str | None:
+    if value is not None:
+        channel_select_pair(value)
+    return value
+
+
+def channel_select_pair(value: str | None) -> tuple[int, int] | None:
+    """'0,2' -> (0, 2): two different non-negative channel indices."""
+    if value is None:
+        return None
+    try:
+        first, second = (int(part) for part in value.split(","))
+    except ValueError as e:
+        raise typer.BadParameter(
+            f"--channel-select must be two channel indices like 0,1, got {value!r}"
+        ) from e
+    if first == second or min(first, second) < 0:
+        raise typer.BadParameter(f"--channel-select needs two different channel numbers, got {value!r}")
+    return first, second
+
+
+def require_scheduler(executor: str, scheduler: str | None) -> None:
+    """--executor dask needs --scheduler (a check across two options)."""
+    if executor == "dask" and not scheduler:
+        raise typer.BadParameter(
+            "--executor dask needs --scheduler tcp://HOST:PORT", param_hint="'--scheduler'"
+        )
+
+
+# --------------------------------------------------------------------------------------------- aliases
+
+ExistingDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, dir_okay=True, resolve_path=True)]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also show speechchurn's debug lines.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the final summary.")]
+AsOf = Annotated[
+    str | None,
+    typer.Option(parser=parse_date, help="Grade as of this date (YYYY-MM-DD); default: latest call."),
+]
+Rules = Annotated[Path | None, typer.Option(help="Rules TOML.", exists=True, dir_okay=False)]
+Customers = Annotated[
+    Path | None,
+    typer.Option(help="Customer roster CSV (adds customers who never called).", exists=True, dir_okay=False),
+]
+Timezone = Annotated[
+    str, typer.Option(parser=parse_timezone, help="Time zone of naive timestamps and --as-of.")
+]
+Manifest = Annotated[
+    Path | None,
+    typer.Option(
+        help="Manifest CSV: file, caller, agent, direction, started_at[, transfers, ...].",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+Lexicons = Annotated[
+    Path | None, typer.Option(help="Folder of extra/override lexicon files.", exists=True, file_okay=False)
+]
+Engine = Annotated[str, typer.Option(parser=parse_engine, help=f"{' or '.join(ENGINES)}.")]
+Executor = Annotated[str, typer.Option(parser=parse_executor, help="local or dask.")]
+Channels = Annotated[str, typer.Option(parser=parse_channels, help="Stereo channel roles, left,right.")]
+ChannelSelect = Annotated[
+    str | None,
+    typer.Option(
+        parser=parse_channel_select,
+        help="For files with more than 2 channels: two channel indices, e.g. 0,2 "
+        "(default: mix down to mono).",
+    ),
+]
+Top = Annotated[int, typer.Option(min=1, help="Review queue length.")]
+
+DEFAULT_ENGINE = ENGINE_FASTER
