@@ -103,13 +103,17 @@ def _transcripts_by_file(records: list[dict], path: Path) -> dict[str, list[dict
     return out
 
 
-def load_report_data(out_dir: Path) -> ReportData:
-    """Read every report input of `out_dir` (missing files read as empty)."""
+def load_report_data(out_dir: Path, privacy=None) -> ReportData:
+    """Read every report input of `out_dir` (missing files read as empty).
+
+    `privacy` (a speechchurn.privacy.PrivacyOptions) redacts text and hashes callers on the way in,
+    so every page and sheet built from the data is covered.
+    """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ReportError(f"{out_dir}: output folder not found")
     transcripts_path = out_dir / TRANSCRIPTS_JSONL
-    return ReportData(
+    data = ReportData(
         out_dir=out_dir,
         calls=_read_table(out_dir / CALLS_CSV),
         callers=_read_table(out_dir / CALLERS_CSV),
@@ -118,6 +122,11 @@ def load_report_data(out_dir: Path) -> ReportData:
         transcripts=_transcripts_by_file(_read_jsonl(transcripts_path), transcripts_path),
         evidence=_read_jsonl(out_dir / EVIDENCE_JSONL),
     )
+    if privacy is None:
+        return data
+    from speechchurn.privacy import protect_report_data
+
+    return protect_report_data(data, privacy)
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -54,6 +54,7 @@ _SEPARATOR = r"[ \t\u3000\-－—_.,，、()（）]"
 _GROUP = rf"[{_DIGIT}]+(?:[Xx×叉](?![A-Za-z]))?"
 _RUN_RE = re.compile(rf"(?:[+＋]\s?)?{_GROUP}(?:{_SEPARATOR}+{_GROUP})*")
 _GROUP_RE = re.compile(_GROUP)
+_CUT_RE = re.compile(rf"…{_RUN_RE.pattern}|{_RUN_RE.pattern}…")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+\s?[@＠]\s?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 
 MOBILE_RE = re.compile(r"(?:0{0,2}86)?1[3-9]\d{9}")
@@ -63,6 +64,8 @@ RESIDENT_ID_RE = re.compile(r"\d{17}[\dX]")
 BANK_CARD_RE = re.compile(r"\d{16,19}")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"  # GB 11643: check character for (sum of weighted digits) mod 11
+CUT_NUMBER_MIN_DIGITS = 4  # a cut digit run at least this long is masked
+MASK_CALLER_MIN_CHARS = 8  # shorter callers (service numbers) are masked whole
 MAX_NUMBER_DIGITS = 19  # the longest personal number: a 19-digit bank card
 HASH_HEX_CHARS = 16  # 64 bits of HMAC-SHA256: collision-free for any realistic customer count
 
@@ -79,6 +82,7 @@ class RedactOptions:
     resident_id_mask: str = "[身份证号]"
     bank_card_mask: str = "[银行卡号]"
     email_mask: str = "[邮箱]"
+    cut_number_mask: str = "[号码]"  # digits cut by a snippet's … (part of a number we cannot check)
 
 
 DEFAULT_OPTIONS = RedactOptions()
@@ -91,6 +95,29 @@ def redact(text: str, options: RedactOptions = DEFAULT_OPTIONS) -> str:
     if options.emails:
         text = EMAIL_RE.sub(options.email_mask, text)
     return _RUN_RE.sub(lambda m: _redact_run(m.group(0), options), text)
+
+
+def redact_fragment(text: str, options: RedactOptions = DEFAULT_OPTIONS) -> str:
+    """`redact` for snippets cut out of a longer text: digits cut by `…` are masked too."""
+    text = redact(text, options)
+    if not options.phones:
+        return text
+    return _CUT_RE.sub(lambda m: _mask_cut(m, options), text)
+
+
+def _mask_cut(match: re.Match, options: RedactOptions) -> str:
+    run = match.group(0).strip("…")
+    if sum(len(as_digits(g)) for g in _GROUP_RE.findall(run)) < CUT_NUMBER_MIN_DIGITS:
+        return match.group(0)
+    return match.group(0).replace(run, options.cut_number_mask)
+
+
+def mask_caller(caller: object) -> str:
+    """A caller key for display with the middle hidden: 138****0001 (short numbers are masked whole)."""
+    text = str(caller)
+    if len(text) < MASK_CALLER_MIN_CHARS:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
 def as_digits(text: str) -> str:
@@ -138,9 +165,18 @@ def _mask_for(number: str, options: RedactOptions, whole_run: bool = False) -> s
         return options.bank_card_mask
     if options.phones and (MOBILE_RE.fullmatch(number) or LANDLINE_RE.fullmatch(number)):
         return options.phone_mask
-    if options.phones and whole_run and LOCAL_LANDLINE_RE.fullmatch(number):
+    if options.phones and whole_run and LOCAL_LANDLINE_RE.fullmatch(number) and not _is_date(number):
         return options.phone_mask
     return None
+
+
+def _is_date(number: str) -> bool:
+    """YYYYMMDD of the 20th/21st century (2026-11-18 reads as 20261118, not a local phone number)."""
+    year, month, day = int(number[:4]), int(number[4:6]), int(number[6:])
+    return 1900 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+redact_text = redact  # the name speechchurn.app.privacy looks for
 
 
 def luhn_valid(number: str) -> bool:

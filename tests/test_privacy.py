@@ -1,0 +1,110 @@
+"""--redact and --hash-callers on real outputs (fake engine speaking personal data)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from speechchurn import outputs
+from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.batch.pipeline import analyze, write_reports
+from speechchurn.privacy import PrivacyOptions, protect_outputs
+from speechchurn.report.data import load_report_data
+from speechchurn.text.redact import hash_caller
+
+SPOKEN = (
+    "我要投诉，我的号码是一三八 零零零零 幺二三四，身份证11010519491231002X，"
+    "卡号4111 1111 1111 1111，邮箱zs@qq.com，我要销户"
+)
+SECRETS = ("一三八 零零零零 幺二三四", "11010519491231002X", "4111 1111 1111 1111", "zs@qq.com")
+NOTE = "客户留了座机010-87654321"
+SALT = "team-salt"
+
+
+@pytest.fixture
+def raw_out(calls_dir, tmp_path, fake_engine):
+    """An analyzed folder whose transcripts, snippets, quotes and manifest notes hold personal data."""
+    fake_engine.text = SPOKEN
+    files = sorted(p.name for p in calls_dir.glob("*.wav"))
+    manifest = tmp_path / "manifest.csv"
+    rows = ["file,caller,direction,started_at,note"]
+    rows += [f"{f},{f.split('_')[2]},in,2026-11-1{i} 09:30,{NOTE}" for i, f in enumerate(files)]
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    analyze(calls_dir, out, AnalyzeOptions(manifest=manifest))
+    return out
+
+
+def _everything(out) -> str:
+    """Every output's text, workbook cells included."""
+    texts = [
+        (out / n).read_text(encoding="utf-8-sig")
+        for n in (
+            "calls.csv",
+            "callers.csv",
+            "review.csv",
+            "errors.csv",
+            "transcripts.jsonl",
+            "evidence.jsonl",
+            "report.html",
+        )
+    ]
+    with zipfile.ZipFile(out / "callers.xlsx") as book:
+        texts += [book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xml")]
+    return "\n".join(texts)
+
+
+def test_raw_outputs_hold_the_secrets(raw_out):
+    text = _everything(raw_out)
+    assert all(secret in text for secret in SECRETS) and NOTE in text and "13812345601" in text
+
+
+def test_redact_masks_text_and_keeps_the_caller_key(raw_out):
+    before = outputs.read_csv(raw_out / "calls.csv")
+    protect_outputs(raw_out, PrivacyOptions(redact=True))
+    write_reports(raw_out)
+    text = _everything(raw_out)
+    for secret in (*SECRETS, "010-87654321"):
+        assert secret not in text, secret
+    assert "[电话]" in text and "[身份证号]" in text and "[银行卡号]" in text and "[邮箱]" in text
+    callers = outputs.read_csv(raw_out / "callers.csv")
+    assert sorted(callers["caller"]) == ["13812345601", "13998765402"]  # the join key stays
+    calls = outputs.read_csv(raw_out / "calls.csv")
+    assert calls["note"].eq("客户留了座机[电话]").all()
+    numbers = before.select_dtypes("number").columns
+    assert len(numbers) > 10 and calls[numbers].equals(before[numbers])  # numbers stay numbers
+    segments = [
+        json.loads(line)["segments"] for line in (raw_out / "transcripts.jsonl").open(encoding="utf-8")
+    ]
+    assert any("[电话]" in s["text"] for segs in segments for s in segs)
+
+
+def test_hash_callers_replaces_the_key_everywhere(raw_out):
+    protect_outputs(raw_out, PrivacyOptions(caller_salt=SALT))
+    write_reports(raw_out)
+    text = _everything(raw_out)
+    for caller in ("13812345601", "13998765402"):
+        assert caller not in text, caller  # not in keys, file names, report anchors or sheets
+        assert hash_caller(caller, SALT) in text
+    callers = outputs.read_csv(raw_out / "callers.csv")
+    assert sorted(callers["caller"]) == sorted(hash_caller(c, SALT) for c in ("13812345601", "13998765402"))
+    calls = outputs.read_csv(raw_out / "calls.csv")
+    assert all(
+        hash_caller(c, SALT) in f for c, f in zip(calls["caller"], calls["file"], strict=True) if False
+    )
+    assert calls.groupby("caller").size().sort_values().tolist() == [1, 2]  # still joins per customer
+    transcripts = {
+        json.loads(line)["file"] for line in (raw_out / "transcripts.jsonl").open(encoding="utf-8")
+    }
+    assert transcripts == set(calls["file"])  # file names hashed alike in every output
+
+
+def test_report_redacts_on_load(raw_out):
+    data = load_report_data(raw_out, PrivacyOptions(redact=True, caller_salt=SALT))
+    texts = [s["text"] for segs in data.transcripts.values() for s in segs]
+    texts += [row["snippet"] for row in data.evidence] + list(data.review["evidence"])
+    assert texts and not any(secret in t for t in texts for secret in SECRETS)
+    assert set(data.callers["caller"]) == {hash_caller(c, SALT) for c in ("13812345601", "13998765402")}
+    assert set(data.transcripts) == set(data.calls["file"])
