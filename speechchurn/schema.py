@@ -38,7 +38,7 @@ class KeywordHit:
     role: str
     start: float
     end: float
-    match: str  # "exact" | "pinyin" | "fuzzy"
+    match: str  # "exact" | "phonetic"
     confidence: float
     negated: bool
     snippet: str

@@ -1,4 +1,4 @@
-"""Keyword matching: exact/pinyin/fuzzy, overlaps, negation, role split, segmentation, caching."""
+"""Keyword matching: exact/phonetic, overlaps, negation, role split, segmentation, caching."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import pytest
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
 from speechchurn.text import keywords
 from speechchurn.text.keywords import (
-    DEFAULT_FUZZY_PAIRS,
     MatchOptions,
     find_hits,
-    fuzzy_key,
     keyword_counts,
     keyword_scores,
     segment_text,
@@ -43,13 +41,31 @@ def only(hits, category):
         ("我要投诉你们", "投诉", "投诉", "complaint", "exact"),
         ("我想携号转网", "携号转网", "携号转网", "churn_intent", "exact"),
         ("這個月帳單不對", "帳單", "账单", "billing", "exact"),
-        ("我用的是连通的卡", "连通", "联通", "competitor", "pinyin"),
-        ("我想写号转网", "写号转网", "携号转网", "churn_intent", "pinyin"),
-        ("这个月的章单不对", "章单", "账单", "billing", "pinyin"),
-        ("我要办理消户", "消户", "销户", "churn_intent", "pinyin"),
-        ("我要消负", "消负", "销户", "churn_intent", "fuzzy"),
-        ("我想换运瘾商", "换运瘾商", "换运营商", "churn_intent", "fuzzy"),
         ("携号 转网", "携号 转网", "携号转网", "churn_intent", "exact"),
+        # ASR confusions the phonetic matcher must catch (issue 13)
+        ("我用的是连通讯的卡", "连通", "联通", "competitor", "phonetic"),
+        ("我要写好转网", "写好转网", "携号转网", "churn_intent", "phonetic"),
+        ("我要消互", "消互", "销户", "churn_intent", "phonetic"),
+        ("我想写号转网", "写号转网", "携号转网", "churn_intent", "phonetic"),
+        ("我要办理消户", "消户", "销户", "churn_intent", "phonetic"),
+        pytest.param(
+            "我是献信的用户",
+            "献信",
+            "电信",
+            "competitor",
+            "phonetic",
+            marks=pytest.mark.xfail(
+                strict=True, reason="d->x never seen in our ASR confusions: cost 0.5/syllable"
+            ),
+        ),
+        pytest.param(
+            "连信的卡",
+            "连信",
+            "电信",
+            "competitor",
+            "phonetic",
+            marks=pytest.mark.xfail(strict=True, reason="d->l + tone 4->2: cost 0.76/syllable > threshold"),
+        ),
     ],
 )
 def test_match_kinds(lexicon, text, heard, term, category, kind):
@@ -64,11 +80,11 @@ def test_match_kinds(lexicon, text, heard, term, category, kind):
 @pytest.mark.parametrize(
     ("text", "options", "expected_kinds"),
     [
-        ("我用的是连通的卡", MatchOptions(pinyin=False, fuzzy=False), []),
-        ("我用的是连通的卡", MatchOptions(fuzzy=False), ["pinyin"]),
-        ("我要消负", MatchOptions(fuzzy=False), []),
-        ("我要消负", MatchOptions(fuzzy_pairs=("n/l",)), []),
-        ("我要消负", MatchOptions(fuzzy_pairs=("h/f",)), ["fuzzy"]),
+        ("我用的是连通讯的卡", MatchOptions(phonetic=False), []),
+        ("我用的是连通讯的卡", MatchOptions(), ["phonetic"]),
+        ("我是献信的用户", MatchOptions(threshold=0.5), ["phonetic"]),
+        ("连信的卡", MatchOptions(threshold=0.8), ["phonetic"]),
+        ("我要写好转网", MatchOptions(threshold=0.2), ["exact"]),  # 转网 alone
     ],
 )
 def test_options_switch_matchers(lexicon, text, options, expected_kinds):
@@ -78,28 +94,9 @@ def test_options_switch_matchers(lexicon, text, options, expected_kinds):
 
 def test_confidence_order(lexicon):
     exact = only(hits_for("我要销户", lexicon), "churn_intent")[0]
-    pinyin = only(hits_for("我要消户", lexicon), "churn_intent")[0]
-    fuzzy = only(hits_for("我要消负", lexicon), "churn_intent")[0]
-    assert exact.confidence > pinyin.confidence > fuzzy.confidence
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "same"),
-    [
-        ("fu", "hu", True),
-        ("lang", "nan", True),
-        ("zhi", "zi", True),
-        ("chang", "can", True),
-        ("sheng", "sen", True),
-        ("xing", "xin", True),
-        ("xian", "xiang", True),
-        ("hu", "ku", False),
-        ("zhi", "ji", False),
-        ("tong", "tou", False),
-    ],
-)
-def test_fuzzy_key(a, b, same):
-    assert (fuzzy_key(a, DEFAULT_FUZZY_PAIRS) == fuzzy_key(b, DEFAULT_FUZZY_PAIRS)) is same
+    homophone = only(hits_for("我要消户", lexicon), "churn_intent")[0]
+    near = only(hits_for("我要写好转网", lexicon), "churn_intent")[0]
+    assert exact.confidence > homophone.confidence > near.confidence > 0
 
 
 @pytest.mark.parametrize(
@@ -114,6 +111,13 @@ def test_fuzzy_key(a, b, same):
         "我名下有几张卡",
         "沃尔玛旁边的营业厅几点开门",
         "我想查一下这个月的余额",
+        "科奇斯的新书",  # 奇斯 qi2 si1 is not 气死 qi4 si3
+        "我收到一条短信",  # 短信 is a word, not a mis-heard 电信
+        "一条信息",
+        "手机流量消耗太快",  # 消耗 is a common word, not 销号
+        "我去年的时候去过",
+        "这一点到现在都没变",  # 到|现在 is not 掉线
+        "服务员很热情",
     ],
 )
 def test_no_false_watched_hits(lexicon, text):
@@ -135,6 +139,9 @@ def test_no_false_watched_hits(lexicon, text):
         ("你们是不是要我投诉", "complaint", False),
         ("特别感谢你", "praise", False),
         ("我对你们不是很满意", "praise", True),
+        ("我不想写好转网", "churn_intent", True),  # negation works on phonetic hits too
+        ("我不想消互", "churn_intent", True),
+        ("信号不好我要消互", "churn_intent", False),
     ],
 )
 def test_negation(lexicon, text, category, negated):
@@ -233,7 +240,7 @@ def test_jieba_dictionary_loads_once(lexicon, monkeypatch):
 
 
 def test_no_sound_alike_watched_hits_on_labelled_praise_and_inquiry(lexicon):
-    """The benchmarks/keywords_fuzzy.py figure: pinyin/fuzzy complaint/churn/competitor hits on pos+neu."""
+    """No phonetic complaint/churn/competitor hits on the labelled pos+neu utterances."""
     from pathlib import Path
 
     from speechchurn.dev.sentiment_training import read_labelled

@@ -1,19 +1,18 @@
 """ASR-tolerant keyword spotting over transcript segments.
 
-Matching runs on sliding character windows of each clause (text between punctuation marks), so
-mis-segmented ASR output still matches. Per window and term length it tries, in order:
+Each segment is cut into clauses (text between punctuation marks). Each clause is tokenised once
+(jieba, lexicon terms kept whole) and turned into syllables once (pypinyin); both serve every
+term and the negation check. Per clause, a term is found
 
 1. exact: the characters equal the term (single-character terms must also be a whole jieba token);
-2. pinyin: toneless pinyin syllables equal (homophones: 连通 -> 联通, 章单 -> 账单);
-3. fuzzy: syllables equal after merging the configured confusable pairs (h/f, n/l, zh/z, ...),
-   with at most `MAX_FUZZY_SUBS_SHORT` differing syllables for terms of up to 3 characters, and
-   never when the window is itself a common dictionary word (校服 is not 销户, 几张 is not 基站).
+2. phonetic: a window sounds close enough to the term by the weighted syllable edit distance of
+   `speechchurn.text.phonetic` (costs estimated from the project's own ASR confusions), which
+   catches 连通讯 -> 联通, 献信 -> 电信, 写好转网 -> 携号转网, 消互 -> 销户 and keeps 科奇斯 from
+   firing 气死. Terms of two or more Chinese characters only; no token-boundary gating.
 
-Pinyin and fuzzy matches need at least two Chinese characters and (by default) a window that starts
-and ends on jieba token boundaries, which keeps them from firing inside unrelated words (一点心意
-does not contain 点心 -> 电信). Overlaps are resolved longer > shorter, exact > pinyin > fuzzy: hits
-of one category never overlap, a pinyin/fuzzy hit never overlaps another hit, and a complaint/churn/
-praise hit inside a longer term of another category is dropped (满意 in 不满意; 扣费 in 乱扣费 stays).
+Overlaps are resolved longer > shorter, exact > phonetic (then lower cost): hits of one category
+never overlap, a phonetic hit never overlaps another hit, and a complaint/churn/praise hit inside a
+longer term of another category is dropped (满意 in 不满意; 扣费 in 乱扣费 stays).
 
 Negation: a hit of a category in `NEGATABLE_CATEGORIES` preceded within `negation_window` characters
 (same clause) by a cue (不/没/别/不是/不想/...) is kept with negated=True and not counted. Cue
@@ -28,8 +27,10 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from speechchurn.schema import ROLE_AGENT, KeywordHit, Segment
+from speechchurn.text import phonetic as ph
 from speechchurn.text.lexicon import Lexicon, Term
 from speechchurn.vocab import (
     CUSTOMER_SIDE_ROLES,
@@ -41,19 +42,8 @@ from speechchurn.vocab import (
 
 log = logging.getLogger("speechchurn")
 
-DEFAULT_FUZZY_PAIRS: tuple[str, ...] = ("h/f", "n/l", "zh/z", "ch/c", "sh/s", "an/ang", "en/eng", "in/ing")
-PINYIN_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x")
-PINYIN_INITIALS += ("r", "z", "c", "s", "y", "w")
-
-KIND_EXACT, KIND_PINYIN, KIND_FUZZY = "exact", "pinyin", "fuzzy"
-KIND_RANK = {KIND_EXACT: 0, KIND_PINYIN: 1, KIND_FUZZY: 2}
-BASE_CONFIDENCE = {KIND_EXACT: 1.0, KIND_PINYIN: 0.85, KIND_FUZZY: 0.7}
-MIN_SOUND_MATCH_CHARS = 2  # pinyin/fuzzy matching only for terms of at least this many characters
-MAX_FUZZY_SUBS_SHORT = 1  # differing syllables allowed for terms of <= 3 characters
-MAX_FUZZY_SUBS_LONG = 2  # ... and for longer terms
-SHORT_TERM_CHARS = 3
-# jieba dictionary count from which a window is a real word (校服, 几张) and so no fuzzy hit
-FUZZY_REAL_WORD_MIN_FREQ = 20
+KIND_EXACT, KIND_PHONETIC = "exact", "phonetic"
+KIND_RANK = {KIND_EXACT: 0, KIND_PHONETIC: 1}
 SNIPPET_MAX_CHARS = 80  # longer segments are cut to a window around the hit
 SNIPPET_CONTEXT_CHARS = 30  # characters kept either side of the hit in a cut snippet
 
@@ -78,11 +68,10 @@ CUSTOMER_ROLES = CUSTOMER_SIDE_ROLES
 
 @dataclass(frozen=True)
 class MatchOptions:
-    pinyin: bool = True
-    fuzzy: bool = True
-    fuzzy_pairs: tuple[str, ...] = DEFAULT_FUZZY_PAIRS
+    phonetic: bool = True
+    threshold: float = ph.DEFAULT_THRESHOLD  # mean phonetic cost per term syllable
+    cost_table: Path = ph.COST_TABLE_PATH
     negation_window: int = 4  # characters before a hit searched for a negation cue
-    align_tokens: bool = True  # pinyin/fuzzy windows must start and end on jieba token boundaries
 
 
 @dataclass(frozen=True)
@@ -97,23 +86,33 @@ class _Candidate:
     start: int  # clause character index, inclusive
     end: int  # exclusive
     kind: str
+    cost: float = 0.0  # mean phonetic cost per term syllable (0 for exact)
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
     def sort_key(self) -> tuple:
-        return (-self.length, KIND_RANK[self.kind], -self.term.weight, self.start)
+        return (-self.length, KIND_RANK[self.kind], self.cost, -self.term.weight, self.start)
 
 
 @dataclass(frozen=True)
 class _Index:
-    """Terms grouped by character length, keyed by exact text, pinyin and fuzzy pinyin."""
+    """Terms by exact text, and their syllables for phonetic matching."""
 
     lengths: tuple[int, ...]
     exact: dict = field(hash=False)
-    pinyin: dict = field(hash=False)
-    fuzzy: dict = field(hash=False)
+    terms: tuple[Term, ...]
+    sounds: ph.PhoneticIndex
+
+
+@dataclass(frozen=True)
+class _Analysed:
+    """One clause, tokenised and turned into syllables once for every use."""
+
+    clause: _Clause
+    bounds: frozenset[int]  # jieba token boundaries (character offsets)
+    syllables: tuple
 
 
 # ---------------------------------------------------------------- segmentation (jieba)
@@ -146,74 +145,17 @@ def _token_bounds(text: str, lexicon: Lexicon) -> frozenset[int]:
     return frozenset(bounds)
 
 
-# ---------------------------------------------------------------- pinyin
-
-
-def _is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
-
-
-def to_pinyin(text: str) -> tuple[str, ...]:
-    """One toneless syllable per character (non-Chinese characters stand for themselves)."""
-    from pypinyin import Style, lazy_pinyin
-
-    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _split_syllable(syllable: str) -> tuple[str, str]:
-    for initial in PINYIN_INITIALS:
-        if syllable.startswith(initial) and len(syllable) > len(initial):
-            return initial, syllable[len(initial) :]
-    return "", syllable
-
-
-@functools.lru_cache(maxsize=64)
-def _fuzzy_rules(pairs: tuple[str, ...]) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
-    """Initial merges ({'f': 'h'}) and final suffix merges (('ang', 'an')) from 'a/b' pairs."""
-    initials, finals = {}, []
-    for pair in pairs:
-        a, sep, b = pair.partition("/")
-        if not sep or not a or not b:
-            raise ValueError(f"fuzzy pair {pair!r} must look like 'h/f'")
-        if a in PINYIN_INITIALS and b in PINYIN_INITIALS:
-            initials[b] = a
-        else:
-            short, long_ = sorted((a, b), key=len)
-            finals.append((long_, short))
-    return initials, tuple(sorted(finals, key=lambda f: -len(f[0])))
-
-
-@functools.lru_cache(maxsize=16384)
-def fuzzy_key(syllable: str, pairs: tuple[str, ...] = DEFAULT_FUZZY_PAIRS) -> str:
-    """The syllable with confusable initials/finals merged (fu -> hu, lang -> lan, zhi -> zi)."""
-    initials, finals = _fuzzy_rules(pairs)
-    initial, final = _split_syllable(syllable)
-    initial = initials.get(initial, initial)
-    for long_, short in finals:
-        if final.endswith(long_):
-            final = final[: -len(long_)] + short
-            break
-    return initial + final
-
-
 # ---------------------------------------------------------------- index
 
 
 @functools.lru_cache(maxsize=16)
-def _build_index(lexicon: Lexicon, pairs: tuple[str, ...]) -> _Index:
+def _build_index(lexicon: Lexicon) -> _Index:
     exact: dict = {}
-    pinyin: dict = {}
-    fuzzy: dict = {}
     for term in lexicon.terms():
-        text = term.text.lower()
-        exact.setdefault(text, []).append(term)
-        if len(text) >= MIN_SOUND_MATCH_CHARS and all(_is_han(c) for c in text):
-            syllables = to_pinyin(text)
-            pinyin.setdefault(syllables, []).append(term)
-            fuzzy.setdefault(tuple(fuzzy_key(s, pairs) for s in syllables), []).append((term, syllables))
-    lengths = tuple(sorted({len(t.text) for t in lexicon.terms()}))
-    return _Index(lengths=lengths, exact=exact, pinyin=pinyin, fuzzy=fuzzy)
+        exact.setdefault(term.text.lower(), []).append(term)
+    terms = lexicon.terms()
+    lengths = tuple(sorted({len(t.text) for t in terms}))
+    return _Index(lengths, exact, terms, ph.build_index([t.text.lower() for t in terms]))
 
 
 # ---------------------------------------------------------------- clauses
@@ -246,54 +188,54 @@ def split_clauses(text: str) -> list[_Clause]:
 # ---------------------------------------------------------------- candidates
 
 
-def _max_fuzzy_subs(n_chars: int) -> int:
-    return MAX_FUZZY_SUBS_SHORT if n_chars <= SHORT_TERM_CHARS else MAX_FUZZY_SUBS_LONG
+def _analyse(clause: _Clause, lexicon: Lexicon, options: MatchOptions) -> _Analysed:
+    syllables = tuple(ph.syllables(clause.text)) if options.phonetic else ()
+    return _Analysed(clause, _token_bounds(clause.text, lexicon), syllables)
 
 
-def is_common_word(text: str, lexicon: Lexicon) -> bool:
-    """True when jieba's dictionary knows `text` as a word of at least FUZZY_REAL_WORD_MIN_FREQ."""
-    return get_tokenizer(lexicon).FREQ.get(text, 0) >= FUZZY_REAL_WORD_MIN_FREQ
+def _exact_candidates(analysed: _Analysed, index: _Index) -> list[_Candidate]:
+    text, bounds = analysed.clause.text, analysed.bounds
+    found = []
+    for n in index.lengths:
+        for start in range(len(text) - n + 1):
+            for term in index.exact.get(text[start : start + n], ()):
+                if n > 1 or (start in bounds and start + n in bounds):
+                    found.append(_Candidate(term, start, start + n, KIND_EXACT))
+    return found
 
 
-def _sound_candidates(
-    window: tuple[str, ...], start: int, index: _Index, options: MatchOptions, real_word: bool
-) -> Iterable[_Candidate]:
-    end = start + len(window)
-    if options.pinyin:
-        for term in index.pinyin.get(window, ()):
-            yield _Candidate(term, start, end, KIND_PINYIN)
-    if options.fuzzy and not real_word:
-        key = tuple(fuzzy_key(s, options.fuzzy_pairs) for s in window)
-        for term, syllables in index.fuzzy.get(key, ()):
-            subs = sum(a != b for a, b in zip(window, syllables, strict=True))
-            if 0 < subs <= _max_fuzzy_subs(len(syllables)):
-                yield _Candidate(term, start, end, KIND_FUZZY)
+def _phonetic_candidates(
+    analysed: _Analysed, lexicon: Lexicon, index: _Index, options: MatchOptions
+) -> list[_Candidate]:
+    text = analysed.clause.text
+    matches = ph.find_matches(
+        text,
+        analysed.syllables,
+        index.sounds,
+        ph.load_cost_table(options.cost_table),
+        get_tokenizer(lexicon).FREQ,
+        options.threshold,
+        analysed.bounds,
+    )
+    found = []
+    for m in matches:
+        term = index.terms[m.term_index]
+        if text[m.start : m.end] != term.text.lower():
+            found.append(_Candidate(term, m.start, m.end, KIND_PHONETIC, m.cost))
+    return found
 
 
 def _clause_candidates(
-    clause: _Clause, lexicon: Lexicon, index: _Index, options: MatchOptions
+    analysed: _Analysed, lexicon: Lexicon, index: _Index, options: MatchOptions
 ) -> list[_Candidate]:
-    text = clause.text
-    bounds = _token_bounds(text, lexicon)
-    syllables = to_pinyin(text) if options.pinyin or options.fuzzy else ()
-    found: list[_Candidate] = []
-    for n in index.lengths:
-        for start in range(len(text) - n + 1):
-            end = start + n
-            for term in index.exact.get(text[start:end], ()):
-                if n > 1 or (start in bounds and end in bounds):
-                    found.append(_Candidate(term, start, end, KIND_EXACT))
-            if n < MIN_SOUND_MATCH_CHARS or not syllables or not all(_is_han(c) for c in text[start:end]):
-                continue
-            if options.align_tokens and not (start in bounds and end in bounds):
-                continue
-            real_word = is_common_word(text[start:end], lexicon)
-            found.extend(_sound_candidates(syllables[start:end], start, index, options, real_word))
+    found = _exact_candidates(analysed, index)
+    if options.phonetic:
+        found += _phonetic_candidates(analysed, lexicon, index, options)
     return found
 
 
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Greedy: longer first, then exact > pinyin > fuzzy; see _clashes for what is dropped."""
+    """Greedy: longer first, then exact > phonetic (lower cost first); see _clashes for what is dropped."""
     accepted: list[_Candidate] = []
     for cand in sorted(candidates, key=_Candidate.sort_key):
         if not any(_clashes(cand, kept) for kept in accepted):
@@ -352,9 +294,11 @@ def _negated(cand: _Candidate, cues: list[int], window: int) -> bool:
 # ---------------------------------------------------------------- hits
 
 
-def _confidence(kind: str, n_chars: int) -> float:
-    length_factor = min(1.0, 0.7 + 0.1 * n_chars)  # short sound-alike matches are less certain
-    return 1.0 if kind == KIND_EXACT else round(BASE_CONFIDENCE[kind] * length_factor, 3)
+def _confidence(cand: _Candidate, threshold: float) -> float:
+    """1 for exact hits; phonetic hits fall from 0.9 (a homophone) towards 0.5 at the threshold."""
+    if cand.kind == KIND_EXACT:
+        return 1.0
+    return round(0.9 - 0.4 * min(1.0, cand.cost / threshold) if threshold > 0 else 0.9, 3)
 
 
 def _snippet(text: str, first: int, last: int) -> str:
@@ -369,9 +313,10 @@ def _segment_hits(
 ) -> list[KeywordHit]:
     hits = []
     for clause in split_clauses(segment.text):
-        accepted = _resolve(_clause_candidates(clause, lexicon, index, options))
+        analysed = _analyse(clause, lexicon, options)
+        accepted = _resolve(_clause_candidates(analysed, lexicon, index, options))
         covered = {i for c in accepted for i in range(c.start, c.end)}
-        cues = _cue_positions(clause.text, covered, _token_bounds(clause.text, lexicon))
+        cues = _cue_positions(clause.text, covered, analysed.bounds)
         for cand in accepted:
             first, last = clause.origin[cand.start], clause.origin[cand.end - 1]
             hits.append(
@@ -383,7 +328,7 @@ def _segment_hits(
                     start=segment.start,
                     end=segment.end,
                     match=cand.kind,
-                    confidence=_confidence(cand.kind, cand.length),
+                    confidence=_confidence(cand, options.threshold),
                     negated=_negated(cand, cues, options.negation_window),
                     snippet=_snippet(segment.text, first, last),
                 )
@@ -395,7 +340,7 @@ def find_hits(
     segments: Sequence[Segment], lexicon: Lexicon, options: MatchOptions = MatchOptions()
 ) -> list[KeywordHit]:
     """Every lexicon hit in the segments, in segment order then text order."""
-    index = _build_index(lexicon, tuple(options.fuzzy_pairs))
+    index = _build_index(lexicon)
     hits: list[KeywordHit] = []
     for segment in segments:
         if segment.text.strip():
@@ -435,3 +380,4 @@ def clear_caches() -> None:
     """Forget cached jieba tokenizers and term indexes (tests, or after editing lexicon files)."""
     get_tokenizer.cache_clear()
     _build_index.cache_clear()
+    ph.load_cost_table.cache_clear()
