@@ -134,8 +134,10 @@ def _write_report(out_dir: Path) -> None:
     from speechchurn.errors import SpeechchurnError
 
     try:
-        from speechchurn.batch.pipeline import write_reports
+        from speechchurn.report.html import write_report  # not via batch.pipeline: it imports this module
+        from speechchurn.report.workbook import write_workbook
 
-        write_reports(out_dir)
+        write_report(out_dir)
+        write_workbook(out_dir)
     except (ImportError, SpeechchurnError, OSError) as e:
         log.warning("report not refreshed after a tier override: %s", e)
