@@ -1,0 +1,106 @@
+"""Golden outputs: the export, grade and report stages on a fixed store give byte-identical files.
+
+`tests/golden/store.sql` is a text dump of the result store of a real `speechchurn analyze
+audio_samples` run (real Whisper weights). Every file OUT_DIR gets from it (calls.csv, transcripts.jsonl,
+evidence.jsonl, errors.csv, callers.csv, review.csv, report.html, callers.xlsx) is compared with the
+files under `tests/golden/out/`. The stages run on stored transcripts and features, so changes to
+transcription, keyword spotting or acoustics elsewhere do not move these files; a change to grading,
+the exports or the report does, and must be looked at.
+
+After an intended change, rewrite the golden files and review the diff:
+
+    SPEECHCHURN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+
+report.html is compared without its generation time and the inlined plotly.js bundle; callers.xlsx
+(a zip with timestamps) is compared as a JSON dump of its cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+STORE_SQL = GOLDEN / "store.sql"
+GOLDEN_OUT = GOLDEN / "out"
+UPDATE = os.environ.get("SPEECHCHURN_UPDATE_GOLDEN") == "1"
+BYTE_FILES = (
+    "calls.csv",
+    "transcripts.jsonl",
+    "evidence.jsonl",
+    "errors.csv",
+    "callers.csv",
+    "review.csv",
+)
+REPORT = "report.html"
+WORKBOOK = "callers.xlsx"
+WORKBOOK_DUMP = "callers.xlsx.json"
+GENERATED = re.compile(r"生成于 [^<]*")
+PLOTLY_BUNDLE = re.compile(r"<script>/\*\*\s*\* plotly\.js.*?</script>", re.S)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    from speechchurn.batch.pipeline import export_outputs, grade, write_reports
+    from speechchurn.batch.store import STORE_NAME, Store
+
+    out = tmp_path_factory.mktemp("golden") / "out"
+    out.mkdir()
+    with sqlite3.connect(out / STORE_NAME) as db:
+        db.executescript(STORE_SQL.read_text(encoding="utf-8"))
+    with Store(out) as store:
+        export_outputs(store, out)
+    grade(out)
+    write_reports(out)
+    return out
+
+
+def normalised_report(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    text = PLOTLY_BUNDLE.sub("<script>/* plotly.js */</script>", text, count=1)
+    return GENERATED.sub("生成于 (time)", text)
+
+
+def workbook_dump(path: Path) -> str:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    sheets = {
+        ws.title: [[[cell.data_type, cell.value] for cell in row] for row in ws.iter_rows()]
+        for ws in book.worksheets
+    }
+    return json.dumps(sheets, ensure_ascii=False, indent=0, default=str) + "\n"
+
+
+def _check(name: str, actual: bytes) -> None:
+    golden = GOLDEN_OUT / name
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(actual)
+        return
+    assert golden.is_file(), f"{golden} missing: run with SPEECHCHURN_UPDATE_GOLDEN=1"
+    assert actual == golden.read_bytes(), (
+        f"{name} differs from {golden} (SPEECHCHURN_UPDATE_GOLDEN=1 to accept)"
+    )
+
+
+def test_plotly_bundle_is_recognised(out):
+    assert len(normalised_report(out / REPORT)) < len((out / REPORT).read_text(encoding="utf-8")) // 10
+
+
+@pytest.mark.parametrize("name", BYTE_FILES)
+def test_output_files_match_golden(out, name):
+    _check(name, (out / name).read_bytes())
+
+
+def test_report_matches_golden(out):
+    _check(REPORT, normalised_report(out / REPORT).encode("utf-8"))
+
+
+def test_workbook_matches_golden(out):
+    _check(WORKBOOK_DUMP, workbook_dump(out / WORKBOOK).encode("utf-8"))
