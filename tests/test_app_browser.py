@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
-from desk_server import running_desk
 from desk_support import analyze_samples
 from typer.testing import CliRunner
 
+from benchmarks.serve_load import running_desk
 from speechchurn import outputs
 from speechchurn.cli import app as cli_app
 

@@ -71,6 +71,7 @@ class Player:
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple, Audio] = OrderedDict()
         self._lock = threading.Lock()
+        self._busy: dict[tuple, threading.Lock] = {}
 
     def audio(self, file: str) -> Audio:
         path = locate(self.audio_root, file)
@@ -83,11 +84,17 @@ class Player:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        audio = transcode(path)
-        with self._lock:
-            self._cache[key] = audio
-            while sum(a.size for a in self._cache.values()) > self.cache_bytes and len(self._cache) > 1:
-                self._cache.popitem(last=False)
+            busy = self._busy.setdefault(key, threading.Lock())
+        with busy:  # one transcode per recording, however many requests ask for it at once
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            audio = transcode(path)
+            with self._lock:
+                self._cache[key] = audio
+                self._busy.pop(key, None)
+                while sum(a.size for a in self._cache.values()) > self.cache_bytes and len(self._cache) > 1:
+                    self._cache.popitem(last=False)
         return audio
 
 

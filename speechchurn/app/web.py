@@ -60,6 +60,7 @@ class Desk:
         self._stamp: tuple | None = None
         self._outputs_lock = threading.Lock()
         self.refresh(force=True)
+        _warm_up()
 
     def db(self):
         db = getattr(self._local, "db", None)
@@ -98,6 +99,15 @@ class Desk:
 
         with self._outputs_lock:
             refresh_outputs(self.config.out_dir)
+
+
+def _warm_up() -> None:
+    """Load what the first search / call page / transcode would (jieba's dictionary takes seconds)."""
+    import av  # noqa: F401
+
+    import speechchurn.call.acoustics  # noqa: F401
+
+    index.tokens("预热")
 
 
 def _templates(desk: Desk) -> Jinja2Templates:
