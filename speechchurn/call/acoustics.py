@@ -41,6 +41,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speechchurn.call.intervals import (  # re-exported: the interval vocabulary of this module
+    Interval,
+    clip,
+    count_interruptions,
+    gaps,
+    intersection,
+    long_gaps_total,
+    total,
+    union,
+)
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
 from speechchurn.vocab import HOLD_CATEGORY, SAMPLE_RATE_HZ, SPEAKER_ROLES, TRANSFER_CATEGORY
 
@@ -51,8 +61,6 @@ VAD_WINDOW_SAMPLES = 512  # Silero frame at 16 kHz (32 ms)
 ENERGY_FRAME_S = 0.020  # s, frame length for the energy gate's noise-floor estimate
 NOISE_FLOOR_PERCENTILE = 10.0  # %, frames this quiet are taken to be line noise
 EPS_DB = 1e-10  # floor for log10 of an RMS of exact zeros
-
-Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -128,81 +136,6 @@ class CallAcoustics:
             "talk_speed_cpm_mixed": self.talk_speed_cpm_mixed,
             "loudness_dbfs_mixed": self.loudness_dbfs_mixed,
         }
-
-
-# --------------------------------------------------------------------------- interval arithmetic
-
-
-def union(intervals: Sequence[Interval]) -> list[Interval]:
-    """Sorted, merged intervals (touching intervals merge; empty/negative ones are dropped)."""
-    merged: list[list[float]] = []
-    for start, end in sorted(iv for iv in intervals if iv[1] > iv[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(s, e) for s, e in merged]
-
-
-def total(intervals: Sequence[Interval]) -> float:
-    """Covered time (overlaps counted once)."""
-    return sum(e - s for s, e in union(intervals))
-
-
-def clip(intervals: Sequence[Interval], start: float, end: float) -> list[Interval]:
-    """Intervals cut to [start, end]."""
-    return union([(max(s, start), min(e, end)) for s, e in intervals])
-
-
-def gaps(intervals: Sequence[Interval], start: float, end: float) -> list[Interval]:
-    """The parts of [start, end] not covered by ``intervals``."""
-    result: list[Interval] = []
-    cursor = start
-    for s, e in clip(intervals, start, end):
-        if s > cursor:
-            result.append((cursor, s))
-        cursor = max(cursor, e)
-    if end > cursor:
-        result.append((cursor, end))
-    return result
-
-
-def intersection(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    """Time covered by both ``a`` and ``b``."""
-    ua, ub = union(a), union(b)
-    result: list[Interval] = []
-    i = j = 0
-    while i < len(ua) and j < len(ub):
-        s, e = max(ua[i][0], ub[j][0]), min(ua[i][1], ub[j][1])
-        if e > s:
-            result.append((s, e))
-        if ua[i][1] < ub[j][1]:
-            i += 1
-        else:
-            j += 1
-    return result
-
-
-def long_gaps_total(gap_list: Sequence[Interval], min_s: float) -> float:
-    """Total of the gaps strictly longer than ``min_s``."""
-    return sum(e - s for s, e in gap_list if e - s > min_s)
-
-
-def count_interruptions(
-    interrupter: Sequence[Interval], other: Sequence[Interval], min_overlap_s: float, backchannel_max_s: float
-) -> int:
-    """How often ``interrupter`` starts talking while ``other`` is mid-utterance (see module doc)."""
-    count = 0
-    others = union(other)
-    for start, end in union(interrupter):
-        for o_start, o_end in others:
-            if not o_start < start < o_end:
-                continue
-            backchannel = end - start < backchannel_max_s and end <= o_end
-            if min(o_end, end) - start >= min_overlap_s and not backchannel:
-                count += 1
-            break
-    return count
 
 
 # --------------------------------------------------------------------------- keyword-driven measures
