@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import re
 
-TIER_LABELS = {"VIP": "VIP", "ordinary": "普通", "silent": "沉默"}
-RISK_LABELS = {"high": "高", "medium": "中", "low": "低"}
-WARNING_LABELS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "none": "无"}
-ROLE_LABELS = {"agent": "坐席", "customer": "客户", "mixed": "通话"}
-DIRECTION_LABELS = {"in": "呼入", "out": "呼出"}
+from speechchurn.vocab import (  # one home for the labels the report and the desk share
+    CATEGORY_LABELS,
+    DIRECTION_LABELS,
+    RISK_LABELS,
+    ROLE_LABELS,
+    TIER_LABELS,
+    WARNING_LABELS,
+)
+
+__all__ = [  # the shared labels are re-exported for the templates (L.TIER_LABELS, ...)
+    "CATEGORY_LABELS",
+    "DIRECTION_LABELS",
+    "INDICATOR_UNITS",
+    "MATCH_LABELS",
+    "RISK_LABELS",
+    "RISK_RULE_LABELS",
+    "ROLE_LABELS",
+    "TIER_LABELS",
+    "VERDICT_LABELS",
+    "WARNING_LABELS",
+    "label",
+    "risk_reason_lines",
+]
 MATCH_LABELS = {"exact": "精确", "pinyin": "拼音", "fuzzy": "模糊"}
 VERDICT_LABELS = {"correct": "正确", "wrong": "误报"}
-CATEGORY_LABELS = {
-    "billing": "资费账单",
-    "churn_intent": "离网意向",
-    "competitor": "竞品",
-    "complaint": "投诉",
-    "hold": "等待",
-    "inquiry": "咨询",
-    "network": "网络",
-    "praise": "表扬",
-    "transfer": "转接",
-}
 RISK_RULE_LABELS = {
     "churn_intent": "离网意向",
     "churn_intent_repeated": "多次提离网",

@@ -20,8 +20,9 @@ from functools import cached_property
 
 import numpy as np
 
+from speechchurn.vocab import SAMPLE_RATE_HZ
+
 WINDOW_S = 30.0  # s, Whisper's encoder input
-SAMPLE_RATE_HZ = 16_000
 
 
 @dataclass(frozen=True, order=True)

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from speechchurn.vocab import SAMPLE_RATE_HZ
+
 VAD_FRAME_SAMPLES = 512  # Silero frame at 16 kHz (32 ms)
-VAD_SAMPLE_RATE_HZ = 16_000
+VAD_SAMPLE_RATE_HZ = SAMPLE_RATE_HZ
 
 
 @dataclass(frozen=True)

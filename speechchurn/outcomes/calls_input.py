@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import ManifestError
+from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
 
@@ -79,7 +80,7 @@ def _parse_each(text: pd.Series, timezone: str) -> pd.Series:
 
 
 def prepare_calls(
-    frame: pd.DataFrame, timezone: str = "Asia/Shanghai", source: str = "calls"
+    frame: pd.DataFrame, timezone: str = DEFAULT_TIMEZONE, source: str = "calls"
 ) -> pd.DataFrame:
     """Validate and type a calls table: normalised callers, aware start times, numeric columns.
 
@@ -105,7 +106,7 @@ def prepare_calls(
     return out.reset_index(drop=True)
 
 
-def load_calls_csv(path: Path | str, timezone: str = "Asia/Shanghai") -> pd.DataFrame:
+def load_calls_csv(path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
     """Read a calls.csv / CDR export (UTF-8, UTF-8 BOM or GBK) into a typed calls table."""
     path = Path(path)
     try:

@@ -18,6 +18,7 @@ import pandas as pd
 from speechchurn.errors import ConfigError
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks
 from speechchurn.outcomes.columns import NETWORK_COLUMNS
+from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
 
@@ -150,7 +151,7 @@ def train_run(
     train_options=None,
     as_of=None,
     export_rules: Path | None = None,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> TrainRun:
     """`speechchurn train`: fit, save the model, write model_report.json (OUT_DIR, else next to the model)."""
     from speechchurn.customers.grading import load_rules
