@@ -5,8 +5,8 @@ MIN_MARKS marks a term is suggested for
 
 * ``drop``: its overall precision is below DROP_BELOW (exact matches included: the word itself misleads);
 * ``exact-only``: its exact matches are fine (precision >= KEEP_AT_LEAST, or none were marked) but its
-  pinyin / fuzzy matches, with MIN_MARKS marks of their own, are below DROP_BELOW (the ASR's homophones
-  mislead).
+  sound-alike (phonetic) matches, with MIN_MARKS marks of their own, are below DROP_BELOW (the ASR's
+  homophones mislead).
 
 `lexicon_diff` turns the suggestions into a unified diff against the lexicon files in use: dropped
 terms are removed; exact-only terms get a trailing ``# review: exact-only`` comment (the lexicon format
@@ -23,14 +23,18 @@ from pathlib import Path
 MIN_MARKS = 3  # marks before a term gets a suggestion
 DROP_BELOW = 0.5  # precision under which matches of a kind are suggested away
 KEEP_AT_LEAST = 0.8  # exact-match precision that keeps a term (as exact-only)
-FUZZY_KINDS = ("pinyin", "fuzzy")
+FUZZY_KINDS = (
+    "phonetic",
+    "pinyin",
+    "fuzzy",
+)  # sound-alike kinds (phonetic now; pinyin/fuzzy in older stores)
 
 
 @dataclass(frozen=True)
 class TermStats:
     category: str
     term: str
-    match: str  # exact | pinyin | fuzzy | all
+    match: str  # exact | phonetic (older stores: pinyin, fuzzy) | all
     correct: int
     wrong: int
 
@@ -86,7 +90,7 @@ def suggestions(stats: list[TermStats]) -> list[Suggestion]:
         exact = kinds.get("exact")
         exact_fine = exact is None or exact.precision >= KEEP_AT_LEAST
         if fuzzy_marked >= MIN_MARKS and fuzzy_ok / fuzzy_marked < DROP_BELOW and exact_fine:
-            why = f"pinyin/fuzzy precision {fuzzy_ok / fuzzy_marked:.2f} over {fuzzy_marked} marks"
+            why = f"sound-alike precision {fuzzy_ok / fuzzy_marked:.2f} over {fuzzy_marked} marks"
             found.append(Suggestion(category, term, "exact-only", why))
     return found
 

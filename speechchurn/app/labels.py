@@ -27,7 +27,7 @@ __all__ = [  # the shared labels are re-exported for the templates (L.TIER_LABEL
     "label",
     "risk_reason_lines",
 ]
-MATCH_LABELS = {"exact": "精确", "pinyin": "拼音", "fuzzy": "模糊"}
+MATCH_LABELS = {"exact": "精确", "phonetic": "音近", "pinyin": "拼音", "fuzzy": "模糊"}
 VERDICT_LABELS = {"correct": "正确", "wrong": "误报"}
 RISK_RULE_LABELS = {
     "churn_intent": "离网意向",

@@ -53,7 +53,7 @@ class Desk:
     def __init__(self, config: DeskConfig):
         self.config = config
         self.player = Player(config.audio_root)
-        self.redact_text, self.redact_caller = redactors(config.redact)
+        self.redact_text, self.redact_snippet, self.redact_caller = redactors(config.redact)
         self._local = threading.local()
         self._sync_lock = threading.Lock()
         self._checked_at = 0.0
@@ -118,6 +118,7 @@ def _templates(desk: Desk) -> Jinja2Templates:
     )
     env.filters.update(
         rt=desk.redact_text,
+        rs=desk.redact_snippet,
         rc=desk.redact_caller,
         risk_lines=labels.risk_reason_lines,
         mmss=_mmss,
