@@ -3,6 +3,7 @@
 `fake_job` is `worker.run_job` with the FakeEngine, except on files whose path names a fault:
 `poison` SIGKILLs its own worker every time, `segv` dereferences NULL (a real segfault), and
 `flaky` SIGKILLs its worker only the first time (a marker file beside the audio remembers).
+A worker that reads the lexicon files instead of using the batch's lexicon fails its file.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ def fake_job(job, options, lexicon):
     from conftest import FakeEngine
 
     import speechchurn.asr.transcribe as transcribe
+    import speechchurn.text.lexicon as lexicons
     from speechchurn.batch.worker import run_job
 
     transcribe.load_engine = lambda options: FakeEngine()
+    lexicons.load_lexicons = _no_lexicon_reads  # the batch's lexicon travels with the job
     return run_job(job, options, lexicon)
+
+
+def _no_lexicon_reads(*args, **kwargs):
+    raise AssertionError("a worker re-read the lexicon files")

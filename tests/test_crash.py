@@ -71,3 +71,15 @@ def test_a_dask_worker_that_dies_costs_at_most_its_file(calls_dir, tmp_path, mon
     errors = outputs.read_csv(out / "errors.csv")
     assert list(errors["file"]) == [f"poison/{name}"]
     assert errors.loc[0, "reason"] == "worker crashed twice (dask: KilledWorker)"
+
+
+def test_the_lexicon_is_read_once_per_batch(calls_dir, tmp_path, fake_engine, monkeypatch):
+    import speechchurn.text.lexicon as lexicons
+
+    reads = []
+    real = lexicons.load_lexicons
+    monkeypatch.setattr(lexicons, "load_lexicons", lambda *a, **k: reads.append(a) or real(*a, **k))
+    result = analyze(calls_dir, tmp_path / "out", AnalyzeOptions(workers=1))
+    assert result.done == 3
+    assert reads.count((None,)) == 1  # the batch's lexicon, once
+    assert len(reads) < result.done  # besides it at most sentiment's cached bundled copy: not per file
