@@ -122,15 +122,18 @@ def protect_report_data(data, options: PrivacyOptions):
     )
 
 
-def protect_outputs(out_dir: Path, options: PrivacyOptions) -> None:
-    """Rewrite the exported CSV/JSONL files of `out_dir` in place, protected (analyze --redact)."""
+def protect_outputs(out_dir: Path, options: PrivacyOptions) -> Protector:
+    """Rewrite the exported CSV/JSONL files of `out_dir` in place, protected (analyze --redact).
+
+    Returns the Protector used, for anything else the run shows (the printed callers table).
+    """
     from speechchurn import outputs
 
-    if not options.active:
-        return
     out_dir = Path(out_dir)
     tables = {name: _read(out_dir / name) for name in _TABLES}
     protector = Protector(options, _callers_of(*tables.values()))
+    if not options.active:
+        return protector
     for name, frame in tables.items():
         if frame is not None:
             outputs.write_csv(protector.frame(frame), out_dir / name)
@@ -139,6 +142,7 @@ def protect_outputs(out_dir: Path, options: PrivacyOptions) -> None:
         if path.exists():
             records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
             outputs.write_jsonl((protector.record(r) for r in records), path)
+    return protector
 
 
 def _read(path: Path):

@@ -108,3 +108,32 @@ def test_report_redacts_on_load(raw_out):
     assert texts and not any(secret in t for t in texts for secret in SECRETS)
     assert set(data.callers["caller"]) == {hash_caller(c, SALT) for c in ("13812345601", "13998765402")}
     assert set(data.transcripts) == set(data.calls["file"])
+
+
+def test_cli_analyze_redact_and_hash_callers(calls_dir, tmp_path, fake_engine):
+    from typer.testing import CliRunner
+
+    from speechchurn.cli import app
+
+    fake_engine.text = SPOKEN
+    out = tmp_path / "out"
+    args = ["analyze", str(calls_dir), "--out", str(out), "--redact", "--hash-callers", SALT, "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = _everything(out)
+    for secret in (*SECRETS, "13812345601", "13998765402"):
+        assert secret not in text, secret
+        assert secret not in result.output, secret
+    assert hash_caller("13812345601", SALT) in text
+
+
+def test_cli_report_redact(raw_out):
+    from typer.testing import CliRunner
+
+    from speechchurn.cli import app
+
+    result = CliRunner().invoke(app, ["report", str(raw_out), "--redact"])
+    assert result.exit_code == 0, result.output
+    page = (raw_out / "report.html").read_text(encoding="utf-8")
+    assert not any(secret in page for secret in SECRETS)
+    assert "13812345601" in page  # the caller key stays without --hash-callers

@@ -165,8 +165,13 @@ def analyze(
     options: AnalyzeOptions | None = None,
     grade_options: GradeOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    privacy=None,
 ) -> AnalyzeResult:
-    """The whole chain on a folder of recordings. Safe to re-run: finished files are skipped."""
+    """The whole chain on a folder of recordings. Safe to re-run: finished files are skipped.
+
+    `privacy` (speechchurn.privacy.PrivacyOptions) redacts / hashes callers in every exported file;
+    the store keeps the raw data.
+    """
     from speechchurn.text.lexicon import load_lexicons
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
@@ -188,7 +193,11 @@ def analyze(
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
     graded = grade(out_dir, grade_options or GradeOptions())
-    write_reports(out_dir)
+    if privacy is not None and privacy.active:
+        from speechchurn.privacy import protect_outputs
+
+        graded = protect_outputs(out_dir, privacy).frame(graded)
+    write_reports(out_dir)  # from the (protected) exported files
     wall_s = time.monotonic() - started
     return AnalyzeResult(
         out_dir, total, done, len(cached), len(failures), ignored, wall_s, failures, graded, problems, profile
@@ -284,12 +293,12 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
     return graded
 
 
-def write_reports(out_dir: Path, title: str | None = None) -> tuple[Path, Path]:
-    """report.html and callers.xlsx from the exported outputs."""
+def write_reports(out_dir: Path, title: str | None = None, privacy=None) -> tuple[Path, Path]:
+    """report.html and callers.xlsx from the exported outputs (`privacy` applied as they are read)."""
     from speechchurn.report.html import write_report
     from speechchurn.report.workbook import write_workbook
 
-    return write_report(out_dir, title), write_workbook(out_dir)
+    return write_report(out_dir, title, privacy), write_workbook(out_dir, privacy)
 
 
 def _as_of_timestamp(as_of, calls, timezone: str):

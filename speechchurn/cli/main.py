@@ -28,9 +28,11 @@ from speechchurn.cli.options import (
     Engine,
     Executor,
     ExistingDir,
+    HashCallers,
     Lexicons,
     Manifest,
     Quiet,
+    Redact,
     Rules,
     Timezone,
     Top,
@@ -100,6 +102,8 @@ def analyze(
     executor: Executor = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT.")] = None,
     top: Top = 20,
+    redact: Redact = False,
+    hash_callers: HashCallers = None,
     verbose: Verbose = False,
     quiet: Quiet = False,
     profile: Annotated[
@@ -128,19 +132,19 @@ def analyze(
         scheduler=scheduler,
     )
     grading = GradeOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
-    result = _run_analyze(audio_dir, out, options, grading, quiet)
+    result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers))
     console.print_summary(result, quiet)
     console.print_profile(result, profile)
     raise typer.Exit(EXIT_PARTIAL if result.failed or result.problems else EXIT_OK)
 
 
-def _run_analyze(audio_dir, out, options, grading, quiet):
+def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None):
     from speechchurn.batch.pipeline import analyze as run
 
     reporter = console.ProgressReporter(quiet)
     try:
         with library_errors(), reporter:
-            return run(audio_dir, out, options, grading, on_progress=reporter.update)
+            return run(audio_dir, out, options, grading, on_progress=reporter.update, privacy=privacy)
     except KeyboardInterrupt:
         typer.echo(
             f"\ninterrupted: finished files are saved in {out}; run the same command again to resume.",
@@ -203,14 +207,22 @@ def review(
 def report(
     out_dir: ExistingDir,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    redact: Redact = False,
+    hash_callers: HashCallers = None,
 ) -> None:
     """Write report.html (offline, self-contained) and callers.xlsx from an analyzed OUT_DIR."""
     setup_logging()
     from speechchurn.batch.pipeline import write_reports
 
     with library_errors():
-        html, workbook = write_reports(out_dir, title)
+        html, workbook = write_reports(out_dir, title, _privacy(redact, hash_callers))
     typer.echo(f"report: {html}\nworkbook: {workbook}")
+
+
+def _privacy(redact: bool, hash_callers: str | None):
+    from speechchurn.privacy import PrivacyOptions
+
+    return PrivacyOptions(redact=redact, caller_salt=hash_callers or None)
 
 
 @models_app.command("list")

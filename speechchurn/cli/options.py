@@ -189,5 +189,22 @@ ChannelSelect = Annotated[
     ),
 ]
 Top = Annotated[int, typer.Option(min=1, help="Review queue length.")]
+Redact = Annotated[
+    bool,
+    typer.Option(
+        "--redact",
+        help="Mask phone, ID and bank card numbers and e-mails (also in Chinese numerals) in transcripts, "
+        "evidence, review quotes, the report and the workbook; the caller column stays.",
+    ),
+]
+HashCallers = Annotated[
+    str | None,
+    typer.Option(
+        "--hash-callers",
+        metavar="SALT",
+        envvar="SPEECHCHURN_CALLER_SALT",
+        help="Replace each caller number in the outputs with a keyed hash (HMAC-SHA256 with SALT).",
+    ),
+]
 
 DEFAULT_ENGINE = ENGINE_FASTER

@@ -96,11 +96,14 @@ def _set_widths(ws, frame: pd.DataFrame) -> None:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
-def write_workbook(out_dir: Path) -> Path:
-    """Write OUT_DIR/callers.xlsx (customers, calls, review, errors sheets); return its path."""
+def write_workbook(out_dir: Path, privacy=None) -> Path:
+    """Write OUT_DIR/callers.xlsx (customers, calls, review, errors sheets); return its path.
+
+    `privacy` (speechchurn.privacy.PrivacyOptions) redacts text / hashes callers as data is read.
+    """
     from openpyxl import Workbook
 
-    data = load_report_data(out_dir)
+    data = load_report_data(out_dir, privacy)
     frames = {"customers": data.callers, "calls": data.calls, "review": data.review, "errors": data.errors}
     book = Workbook()
     book.remove(book.active)
