@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from speechchurn.outcomes.train import DEFAULT_THREADS, matrix
+from speechchurn.outcomes.train import DEFAULT_THREADS, limited_threads, matrix
 
 REASON_CANDIDATES = 8  # features tried per customer (the most important ones)
 REASON_TOP = 3  # contributions listed per customer
@@ -58,12 +58,9 @@ def _reasons(bundle: dict, X: np.ndarray, prob: np.ndarray) -> np.ndarray:
 
 def apply_model(graded: pd.DataFrame, bundle: dict, threads: int = DEFAULT_THREADS) -> pd.DataFrame:
     """``graded`` plus churn_prob, churn_rank (1 = most at risk) and model_reason."""
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP before the thread limit)
-    from threadpoolctl import threadpool_limits
-
     out = graded.copy()
     X = matrix(out, bundle["features"])
-    with threadpool_limits(limits=threads):
+    with limited_threads(threads):
         prob = bundle["estimator"].predict_proba(X)[:, 1] if len(X) else np.zeros(0)
         reason = _reasons(bundle, X, prob) if len(X) else np.zeros(0, dtype=object)
     out["churn_prob"] = np.round(prob, 4)

@@ -1,9 +1,11 @@
 """Cluster tiers: k-means on standardised behaviour features, clusters named by their centroid.
 
-k is chosen by the silhouette score (on a fixed-seed sample of at most ``SILHOUETTE_ROWS`` customers)
-for k in ``K_RANGE``. Centroids (in standard units) are named in this order: the least active cluster is
-``silent-like``, the most active of the rest ``VIP-like``, the one with the highest risk signal of the
-rest ``at-risk`` (only when that signal is above average), every other cluster ``ordinary``.
+k-means is fitted on a fixed-seed sample of at most ``FIT_ROWS`` customers (then every customer is
+assigned to its nearest centroid); k is chosen by the silhouette score (on at most
+``SILHOUETTE_ROWS`` of the sample) for k in ``K_RANGE``. Centroids (in standard units) are named in
+this order: the least active cluster is ``silent-like``, the most active of the rest ``VIP-like``, the
+one with the highest risk signal of the rest ``at-risk`` (only when that signal is above average),
+every other cluster ``ordinary``.
 Activity = mean z of calls_30d, minutes_30d and minus days_since_last; risk = mean z of complaint,
 churn-intent, competitor and behaviour-break figures. Agreement with the rule tiers is reported as a
 cross-table and the adjusted Rand index, plus the share of customers whose cluster name matches their
@@ -19,6 +21,7 @@ import pandas as pd
 
 K_RANGE = (3, 4, 5, 6)
 SILHOUETTE_ROWS = 5_000
+FIT_ROWS = 20_000  # customers sampled (fixed seed) to fit k-means; every customer is then assigned
 ACTIVITY = {"calls_30d": 1.0, "minutes_30d": 1.0, "days_since_last": -1.0}
 RISK = (
     "complaint_calls",
@@ -61,18 +64,21 @@ def _matrix(callers: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 
 def _choose_k(X: np.ndarray, seed: int) -> tuple[int, dict, object]:
+    """k-means for each k on a fixed-seed sample of at most FIT_ROWS customers; best silhouette wins."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
+    rng = np.random.default_rng(seed)
+    sample = X[rng.choice(len(X), size=min(len(X), FIT_ROWS), replace=False)]
     scores, fitted = {}, {}
     for k in K_RANGE:
-        if k >= len(X):
+        if k >= len(sample):
             break
-        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(X)
+        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample)
         if len(set(model.labels_)) < 2:
             continue
-        sample = min(len(X), SILHOUETTE_ROWS)
-        scores[k] = float(silhouette_score(X, model.labels_, sample_size=sample, random_state=seed))
+        rows = min(len(sample), SILHOUETTE_ROWS)
+        scores[k] = float(silhouette_score(sample, model.labels_, sample_size=rows, random_state=seed))
         fitted[k] = model
     if not scores:
         raise ValueError(f"cannot cluster {len(X)} customers (need at least {K_RANGE[0] + 1} distinct ones)")
@@ -105,10 +111,14 @@ def cluster_tiers(callers: pd.DataFrame, seed: int = 0) -> ClusterResult:
     """Cluster the graded customers; the report compares with their rule ``tier`` column when present."""
     from sklearn.metrics import adjusted_rand_score
 
+    from speechchurn.outcomes.train import limited_threads
+
     X, cols = _matrix(callers)
-    k, scores, model = _choose_k(X, seed)
+    with limited_threads():
+        k, scores, model = _choose_k(X, seed)
+        labels = model.predict(X)
     names = np.array(name_clusters(model.cluster_centers_, cols), dtype=object)
-    per_customer = names[model.labels_]
+    per_customer = names[labels]
     report: dict = {
         "k": k,
         "silhouette": {str(key): round(v, 4) for key, v in scores.items()},
@@ -117,19 +127,19 @@ def cluster_tiers(callers: pd.DataFrame, seed: int = 0) -> ClusterResult:
             f"{i}:{names[i]}": {c: round(float(v), 3) for c, v in zip(cols, center, strict=True)}
             for i, center in enumerate(model.cluster_centers_)
         },
-        "sizes": {f"{i}:{names[i]}": int((model.labels_ == i).sum()) for i in range(k)},
+        "sizes": {f"{i}:{names[i]}": int((labels == i).sum()) for i in range(k)},
     }
     if "tier" in callers.columns:
         rule = callers["tier"].astype(str).to_numpy()
         table = pd.crosstab(pd.Series(per_customer, name="cluster"), pd.Series(rule, name="rule"))
         report["agreement"] = {
-            "adjusted_rand": round(float(adjusted_rand_score(rule, model.labels_)), 4),
+            "adjusted_rand": round(float(adjusted_rand_score(rule, labels)), 4),
             "matching_share": round(
                 float(np.mean(pd.Series(per_customer).map(MATCHES).to_numpy() == rule)), 4
             ),
             "crosstab": {str(r): {str(c): int(v) for c, v in row.items()} for r, row in table.iterrows()},
         }
-    return ClusterResult(model.labels_.astype(np.int64), per_customer, report)
+    return ClusterResult(labels.astype(np.int64), per_customer, report)
 
 
 def apply_cluster_tiers(graded: pd.DataFrame, result: ClusterResult) -> pd.DataFrame:

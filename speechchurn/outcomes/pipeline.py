@@ -106,18 +106,25 @@ def _write_calls(calls: pd.DataFrame, out_dir: Path) -> None:
 
 def grade_outcomes(out_dir: Path, grade_options, options: OutcomeOptions) -> pd.DataFrame:
     """Aggregate, add breaks/network, grade by the rules, then the model and/or cluster tiers."""
+    if options.tiering not in TIERINGS:
+        raise ConfigError(f"--tiering must be one of {', '.join(TIERINGS)}, got {options.tiering!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    calls, evidence = input_calls(out_dir, options, grade_options.timezone)
+    if options.calls_csv is not None:
+        _write_calls(calls, out_dir)
+    return grade_calls(calls, evidence, out_dir, grade_options, options)
+
+
+def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeOptions) -> pd.DataFrame:
+    """The grading part of :func:`grade_outcomes` on a loaded calls table; writes callers/review.csv."""
     from speechchurn import outputs
     from speechchurn.batch.pipeline import _as_of_timestamp
     from speechchurn.customers.aggregate import aggregate_callers, load_roster
     from speechchurn.customers.grading import grade_callers, load_rules
     from speechchurn.customers.review import build_review_queue
 
-    if options.tiering not in TIERINGS:
-        raise ConfigError(f"--tiering must be one of {', '.join(TIERINGS)}, got {options.tiering!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rules = load_rules(grade_options.rules)
-    calls, evidence = input_calls(out_dir, options, grade_options.timezone)
     roster = load_roster(grade_options.customers) if grade_options.customers else None
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
     callers = add_outcome_columns(aggregate_callers(calls, as_of, roster), calls, as_of, options)
@@ -126,8 +133,6 @@ def grade_outcomes(out_dir: Path, grade_options, options: OutcomeOptions) -> pd.
         graded = _with_model(graded, options)
     if options.tiering == "cluster":
         graded = _with_clusters(graded, out_dir, options)
-    if options.calls_csv is not None:
-        _write_calls(calls, out_dir)
     outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
     outputs.write_csv(
         build_review_queue(graded, evidence, top=grade_options.top), out_dir / outputs.REVIEW_CSV
@@ -158,12 +163,18 @@ def train_run(
     from speechchurn.outcomes.export_rules import export_tree_rules
     from speechchurn.outcomes.features import load_outcomes
     from speechchurn.outcomes.network import build_graph, load_edges
-    from speechchurn.outcomes.train import TrainOptions, save_model, train_models, write_report_json
+    from speechchurn.outcomes.train import (
+        TrainOptions,
+        end_of_day,
+        save_model,
+        train_models,
+        write_report_json,
+    )
 
     train_options = train_options or TrainOptions(breaks=options.breaks, seed=options.seed)
     calls, _ = input_calls(Path(out_dir) if out_dir else Path("."), options, timezone)
     graph = build_graph(load_edges(options.network)) if options.network else None
-    cutoff = pd.Timestamp(as_of) if as_of is not None else None
+    cutoff = end_of_day(as_of) if as_of is not None else None
     result = train_models(calls, load_outcomes(outcomes_csv), cutoff, graph, train_options)
     model_path = save_model(result.bundle, Path(model_out))
     report_dir = Path(out_dir) if out_dir else model_path.parent

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ TREE_MIN_LEAF_SHARE = 0.005  # min_samples_leaf of the tree as a share of the tr
 # so the exported rules flag a usable warning list instead of half of all customers ("balanced").
 TREE_LEAVER_WEIGHT = 0.5
 BOOSTING_MAX_ITER = 200  # boosting rounds (early stopping on large sets)
-IMPORTANCE_ROWS = 20_000  # rows sampled for permutation importance
+IMPORTANCE_ROWS = 10_000  # rows sampled for permutation importance
 IMPORTANCE_REPEATS = 3
 WARNING_LEVELS = ("high", "medium")  # the rules' warning list
 # OpenMP threads for fitting and predicting. One by default: on the shared 2-core machine (load 8),
@@ -66,6 +67,17 @@ class TrainResult:
     tree: object  # the final decision tree
     tree_features: list[str]
     features: FeatureSet  # at the final cutoff
+
+
+@contextmanager
+def limited_threads(threads: int = DEFAULT_THREADS):
+    """Cap OpenMP/BLAS threads (scikit-learn's OpenMP runtime is loaded first so the cap reaches it)."""
+    import sklearn.cluster  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
 
 
 def make_model(kind: str, seed: int, depth: int, rows: int):
@@ -207,19 +219,21 @@ def _choose(summary: dict, options: TrainOptions, kinds) -> str:
     return max(scored, key=scored.get) if scored else "logistic"
 
 
-def _importances(folds: list[dict], finals: dict, final_frame, final_y, options) -> tuple[dict, str]:
-    """Permutation importance on the latest usable test fold (held-out), else in-sample at the cutoff."""
+def _importances(
+    folds: list[dict], finals: dict, chosen: str, final_frame, final_y, options
+) -> tuple[dict, str]:
+    """Permutation importance of the chosen model on the latest usable test fold (held-out), else
+    in-sample at the final cutoff."""
     usable = [f for f in folds if "_test" in f]
-    out = {}
     if usable:
         latest = usable[0]
         frame, y = latest["_test"]
-        for kind, (model, names) in latest["_fitted"].items():
-            out[kind] = permutation_importance(model, matrix(frame, names), y, names, options.seed)
-        return out, f"held-out fold {latest['fold']} (test cutoff {latest['test_cutoff']})"
-    for kind, (model, names) in finals.items():
-        out[kind] = permutation_importance(model, matrix(final_frame, names), final_y, names, options.seed)
-    return out, "in-sample at the final cutoff (no usable fold)"
+        model, names = latest["_fitted"][chosen]
+        where = f"held-out fold {latest['fold']} (test cutoff {latest['test_cutoff']})"
+    else:
+        (model, names), frame, y = finals[chosen], final_frame, final_y
+        where = "in-sample at the final cutoff (no usable fold)"
+    return {chosen: permutation_importance(model, matrix(frame, names), y, names, options.seed)}, where
 
 
 def default_cutoff(calls: pd.DataFrame, outcomes: pd.DataFrame, horizon_days: int) -> pd.Timestamp:
@@ -231,7 +245,12 @@ def default_cutoff(calls: pd.DataFrame, outcomes: pd.DataFrame, horizon_days: in
     churn_last = outcomes["churn_date"].max()
     if pd.notna(churn_last) and churn_last > last:
         last = churn_last
-    return (pd.Timestamp(last) - pd.Timedelta(days=horizon_days)).normalize()
+    return end_of_day((pd.Timestamp(last) - pd.Timedelta(days=horizon_days)).date())
+
+
+def end_of_day(day) -> pd.Timestamp:
+    """The last second of a date: calls during the cutoff day count as known at the cutoff."""
+    return pd.Timestamp(day) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
 
 
 def train_models(
@@ -242,13 +261,10 @@ def train_models(
     options: TrainOptions | None = None,
 ) -> TrainResult:
     """Cross-validate every model kind against the rules, then fit the final models at ``cutoff``."""
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP first, so that the limit below applies to it)
-    from threadpoolctl import threadpool_limits
-
     from speechchurn.customers.grading import load_rules
 
     options = options or TrainOptions()
-    with threadpool_limits(limits=options.threads):
+    with limited_threads(options.threads):
         return _train(calls, outcomes, cutoff, graph, options, load_rules(options.rules))
 
 
@@ -267,11 +283,11 @@ def _train(calls, outcomes, cutoff, graph, options: TrainOptions, rules) -> Trai
             f"({int(y.sum())} of {len(y)} customers churned within {options.horizon_days} days)"
         )
     finals = {kind: _fit(kind, frame, y, data.at(cutoff), options) for kind in kinds}
-    importance, importance_on = _importances(folds, finals, frame, y, options)
     summary = {
         k: mean_over_folds([f["models"][k] for f in folds if "models" in f]) for k in (BASELINE, *kinds)
     }
     chosen = _choose(summary, options, kinds)
+    importance, importance_on = _importances(folds, finals, chosen, frame, y, options)
     model, names = finals[chosen]
     report = {
         "cutoff": str(cutoff.date()),

@@ -1,0 +1,50 @@
+"""Option aliases of the outcome features (speechchurn/outcomes), shared by `grade` (cli/main.py) and
+`train` / `retention` (cli/outcomes.py). No typer app here, so both can import it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_IN_FILE = {"exists": True, "dir_okay": False, "resolve_path": True}
+
+CallsCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--calls",
+        help="Call-metadata CSV (CDR): caller, started_at, duration_s [+ optional columns].",
+        **_IN_FILE,
+    ),
+]
+Network = Annotated[Path | None, typer.Option("--network", help="Call network CSV: a, b, calls.", **_IN_FILE)]
+OutcomesCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--outcomes", help="Outcomes CSV: caller, churned (0/1), churn_date (who already left).", **_IN_FILE
+    ),
+]
+Model = Annotated[
+    Path | None, typer.Option("--model", help="Model saved by `speechchurn train`.", **_IN_FILE)
+]
+Tiering = Annotated[
+    str, typer.Option("--tiering", help="rules, or cluster (k-means tiers named by centroid).")
+]
+RecentDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days in the latest window.")]
+BaselineDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days of baseline before it.")]
+
+
+def outcome_options(
+    calls=None, model=None, tiering="rules", network=None, outcomes=None, recent=30, baseline=90
+):
+    """OutcomeOptions from CLI values; a bad --tiering is a usage error naming the option."""
+    from speechchurn.outcomes.breaks import BreakOptions
+    from speechchurn.outcomes.pipeline import TIERINGS, OutcomeOptions
+
+    if tiering not in TIERINGS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(TIERINGS)}, got {tiering!r}", param_hint="'--tiering'"
+        )
+    breaks = BreakOptions(recent_days=recent, baseline_days=baseline)
+    return OutcomeOptions(calls, model, tiering, network, outcomes, breaks)

@@ -1,0 +1,90 @@
+"""CLI of the outcome features through typer's CliRunner: train, grade --calls/--model/--tiering/--network,
+retention, on a small synthetic population (benchmarks/churn_population.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from benchmarks import churn_population
+from speechchurn.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("population")
+    churn_population.write(churn_population.generate(3_000, seed=5), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(population, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    args = [
+        "train", "--calls", str(population / "calls.csv"), "--outcomes", str(population / "outcomes.csv"),
+        "--network", str(population / "edges.csv"), "--model-out", str(out / "model.joblib"),
+        "--export-rules", str(out / "rules_learned.toml"), "--folds", "1", "-q",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_train_writes_model_report_and_rules(trained):
+    out, result = trained
+    assert (out / "model.joblib").is_file()
+    report = json.loads((out / "model_report.json").read_text(encoding="utf-8"))
+    assert set(report["summary"]) == {"rules", "logistic", "tree", "boosting"}
+    assert "tree_leaf_" in (out / "rules_learned.toml").read_text(encoding="utf-8")
+    assert "model (" in result.output and "learned rules ->" in result.output
+
+
+def test_train_needs_calls_or_out_dir(population, tmp_path):
+    args = [
+        "train",
+        "--outcomes",
+        str(population / "outcomes.csv"),
+        "--model-out",
+        str(tmp_path / "m.joblib"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--calls" in result.output
+
+
+def test_bad_outcomes_file_is_a_usage_error(population, tmp_path):
+    bad = tmp_path / "outcomes.csv"
+    bad.write_text("caller,churned,churn_date\n13900000001,yes,\n", encoding="utf-8")
+    args = [
+        "train",
+        "--calls",
+        str(population / "calls.csv"),
+        "--outcomes",
+        str(bad),
+        "--model-out",
+        str(tmp_path / "m"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "row 2: churned must be 0 or 1" in result.output
+
+
+def test_retention_reports_rates_and_writes_json(population, tmp_path):
+    outcomes = pd.read_csv(population / "outcomes.csv", dtype={"caller": str})
+    warned = outcomes.head(400)
+    warned[["caller"]].to_csv(tmp_path / "warned.csv", index=False)
+    warned[["caller"]].iloc[::2].to_csv(tmp_path / "contacted.csv", index=False)
+    args = [
+        "retention", "--warned", str(tmp_path / "warned.csv"), "--contacted", str(tmp_path / "contacted.csv"),
+        "--outcomes", str(population / "outcomes.csv"), "--split-date", "2026-06-01", "--out", str(tmp_path),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "retention.json").read_text(encoding="utf-8"))
+    assert report["contacted_vs_not"]["contacted"]["total"] == 200
+    assert "contacted minus not contacted" in result.output and "after minus before" in result.output
