@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from speechchurn.asr.transcribe import TranscribeOptions, VadOptions, crosstalk_share, drop_crosstalk_chunks
+from speechchurn.asr.crosstalk import crosstalk_share, drop_crosstalk_chunks
+from speechchurn.asr.transcribe import TranscribeOptions, VadOptions
 
 SR = 16_000
 
@@ -53,7 +54,5 @@ def test_echo_chunk_is_dropped_and_talk_over_kept():
     assert crosstalk_share(customer, agent, echo, 15.0) > 0.9
     assert crosstalk_share(customer, agent, talk_over, 15.0) == 0.0
     chunks = {"agent": [echo, talk_over], "customer": [echo, talk_over]}
-    kept, cores = drop_crosstalk_chunks(
-        {"agent": agent, "customer": customer}, chunks, chunks, VadOptions(crosstalk_rejection_db=15.0)
-    )
+    kept, cores = drop_crosstalk_chunks({"agent": agent, "customer": customer}, chunks, chunks, 15.0)
     assert kept == cores == {"agent": [echo, talk_over], "customer": [talk_over]}
