@@ -387,8 +387,8 @@ def _split_by_piece(raw: RawSegment, window) -> list[tuple[int, Segment]]:
 def _to_segment(raw: RawSegment, role: str, start: float, end: float, text: str) -> Segment:
     return Segment(
         role=role,
-        start=round(start, 2),
-        end=round(max(end, start), 2),
+        start=round(float(start), 2),
+        end=round(float(max(end, start)), 2),
         text=to_simplified(text.strip()),
         avg_logprob=round(raw.avg_logprob, 4),
         no_speech_prob=round(raw.no_speech_prob, 4),
