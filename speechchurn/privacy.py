@@ -80,7 +80,7 @@ class Protector:
 
     def frame(self, frame):
         """A table: every text column protected, numbers left as they are."""
-        if frame is None or frame.empty:
+        if frame is None or frame.empty or not self.options.active:
             return frame
         from pandas.api.types import is_string_dtype
 
@@ -122,22 +122,26 @@ def protect_report_data(data, options: PrivacyOptions):
     )
 
 
-def protect_outputs(out_dir: Path, options: PrivacyOptions) -> Protector:
-    """Rewrite the exported CSV/JSONL files of `out_dir` in place, protected (analyze --redact).
+def protect_outputs(
+    out_dir: Path, options: PrivacyOptions, tables: tuple[str, ...] | None = None
+) -> Protector:
+    """Rewrite the exported files of `out_dir` in place, protected (analyze --redact).
 
-    Returns the Protector used, for anything else the run shows (the printed callers table).
+    `tables` limits it to some CSVs (grade rewrites only callers.csv and review.csv, fresh from the
+    store); by default every CSV and JSONL output. Returns the Protector used, for anything else the
+    run shows (the printed callers table).
     """
     from speechchurn import outputs
 
-    out_dir = Path(out_dir)
-    tables = {name: _read(out_dir / name) for name in _TABLES}
-    protector = Protector(options, _callers_of(*tables.values()))
     if not options.active:
-        return protector
-    for name, frame in tables.items():
+        return Protector(options)
+    out_dir = Path(out_dir)
+    frames = {name: _read(out_dir / name) for name in (tables or _TABLES)}
+    protector = Protector(options, _callers_of(*frames.values()))
+    for name, frame in frames.items():
         if frame is not None:
             outputs.write_csv(protector.frame(frame), out_dir / name)
-    for name in (outputs.TRANSCRIPTS_JSONL, outputs.EVIDENCE_JSONL):
+    for name in () if tables else (outputs.TRANSCRIPTS_JSONL, outputs.EVIDENCE_JSONL):
         path = out_dir / name
         if path.exists():
             records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
@@ -157,3 +161,4 @@ def _read(path: Path):
 
 
 _TABLES = ("calls.csv", "callers.csv", "review.csv", "errors.csv")
+GRADE_TABLES = ("callers.csv", "review.csv")  # what `grade` rewrites

@@ -137,3 +137,16 @@ def test_cli_report_redact(raw_out):
     page = (raw_out / "report.html").read_text(encoding="utf-8")
     assert not any(secret in page for secret in SECRETS)
     assert "13812345601" in page  # the caller key stays without --hash-callers
+
+
+def test_cli_grade_keeps_outputs_protected(raw_out):
+    from typer.testing import CliRunner
+
+    from speechchurn.cli import app
+
+    result = CliRunner().invoke(app, ["grade", str(raw_out), "--redact", "--hash-callers", SALT, "-q"])
+    assert result.exit_code == 0, result.output
+    for name in ("callers.csv", "review.csv"):
+        text = (raw_out / name).read_text(encoding="utf-8-sig")
+        assert "13812345601" not in text and not any(secret in text for secret in SECRETS), name
+    assert hash_caller("13812345601", SALT) in (raw_out / "callers.csv").read_text(encoding="utf-8-sig")

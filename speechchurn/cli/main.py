@@ -163,18 +163,23 @@ def grade(
     skip_wrong_hits: Annotated[
         bool, typer.Option("--skip-wrong-hits", help="Leave out keyword hits reviewers marked wrong.")
     ] = False,
+    redact: Redact = False,
+    hash_callers: HashCallers = None,
     quiet: Quiet = False,
 ) -> None:
     """Re-grade customers from the stored per-call features (no transcription)."""
     setup_logging(quiet=quiet)
     from speechchurn.batch.pipeline import GradeOptions
     from speechchurn.batch.pipeline import grade as run
+    from speechchurn.privacy import GRADE_TABLES, protect_outputs
 
     options = GradeOptions(
         rules=rules, as_of=as_of, customers=customers, timezone=timezone, skip_wrong_hits=skip_wrong_hits
     )
     with library_errors():
         graded = run(out_dir, options)
+        protector = protect_outputs(out_dir, _privacy(redact, hash_callers), GRADE_TABLES)
+        graded = protector.frame(graded)
     if not quiet:
         console.print_callers(graded)
     typer.echo(f"graded {len(graded)} customers -> {out_dir / 'callers.csv'}")
