@@ -247,6 +247,7 @@ def report_context(data: ReportData, title: str | None = None) -> dict:
     """Everything report.html.j2 renders (plain values; the template escapes them)."""
     customers = d.customer_rows(data)
     charts = [Markup(div) for div in chart_divs(data)]  # plotly's markup around our (JSON) data
+    model = _model_context(data.out_dir)
     last = d.last_call_local(data)
     return {
         "title": title or DEFAULT_TITLE,
@@ -262,9 +263,20 @@ def report_context(data: ReportData, title: str | None = None) -> dict:
         "labels": {"risk": RISK_LABELS, "warning": WARNING_LABELS},
         "css": Markup(f":root {{ --font-stack:{FONT_STACK}; }}\n" + asset("report.css")),
         "js": Markup(asset("report.js")),
-        "plotly_js": Markup(plotly_js()) if charts or customers else "",
+        "model": model,
+        "plotly_js": Markup(plotly_js()) if charts or customers or model else "",
         "settings_json": Markup(_json_for_script(report_settings())),
     }
+
+
+def _model_context(out_dir: Path) -> dict | None:
+    """The model section (speechchurn/outcomes): plotly's chart markup wrapped as Markup."""
+    from speechchurn.outcomes.report_section import model_section
+
+    model = model_section(out_dir)
+    if model is not None:
+        model["charts"] = [Markup(div) for div in model["charts"]]
+    return model
 
 
 def _error_rows(data: ReportData) -> list[dict]:
@@ -277,9 +289,12 @@ def render_report(data: ReportData, title: str | None = None) -> str:
     return template_environment().get_template(REPORT_TEMPLATE).render(report_context(data, title))
 
 
-def write_report(out_dir: Path, title: str | None = None) -> Path:
-    """Write OUT_DIR/report.html from the analyze outputs in OUT_DIR; return its path."""
-    data = d.load_report_data(out_dir)
+def write_report(out_dir: Path, title: str | None = None, privacy=None) -> Path:
+    """Write OUT_DIR/report.html from the analyze outputs in OUT_DIR; return its path.
+
+    `privacy` (speechchurn.privacy.PrivacyOptions) redacts text / hashes callers as data is read.
+    """
+    data = d.load_report_data(out_dir, privacy)
     page = render_report(data, title)
     path = Path(out_dir) / REPORT_HTML
     try:
