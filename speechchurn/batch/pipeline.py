@@ -276,6 +276,7 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
     from speechchurn.customers.aggregate import aggregate_callers, load_roster
     from speechchurn.customers.grading import grade_callers, load_rules
     from speechchurn.customers.review import build_review_queue
+    from speechchurn.outcomes.breaks import add_breaks
 
     out_dir, options = Path(out_dir), options or GradeOptions()
     rules = load_rules(options.rules)
@@ -285,7 +286,7 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
     evidence = load_evidence(out_dir)
     if options.skip_wrong_hits:  # reviewers' "wrong" marks (speechchurn serve) take those hits out
         calls, evidence = without_wrong_hits(out_dir, calls, evidence)
-    callers = aggregate_callers(calls, as_of, roster)
+    callers = add_breaks(aggregate_callers(calls, as_of, roster), calls, as_of)  # break_* (outcomes)
     graded = apply_tier_overrides(grade_callers(callers, rules), load_tier_overrides(out_dir))
     outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
     review = build_review_queue(graded, evidence, top=options.top)

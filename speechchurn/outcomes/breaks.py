@@ -169,7 +169,8 @@ def add_breaks(
     callers: pd.DataFrame, calls: pd.DataFrame, as_of: pd.Timestamp, options: BreakOptions = BreakOptions()
 ) -> pd.DataFrame:
     """``callers`` with the break columns and break_reason (0 / "" for customers without recent calls)."""
-    figures = break_figures(calls, as_of, options) if len(calls) else pd.DataFrame(columns=BREAK_COLUMNS)
+    empty = pd.DataFrame(columns=[*BREAK_COLUMNS, "break_reason"])
+    figures = break_figures(calls, as_of, options) if len(calls) else empty
     out = callers.drop(columns=[c for c in (*BREAK_COLUMNS, "break_reason") if c in callers], errors="ignore")
     joined = figures.reindex(out["caller"].astype(str).to_numpy())
     for col in BREAK_COLUMNS:

@@ -129,6 +129,10 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
     callers = add_outcome_columns(aggregate_callers(calls, as_of, roster), calls, as_of, options)
     graded = grade_callers(callers, rules)
+    if options.calls_csv is None:  # reviewers' tier overrides live in the analysed OUT_DIR
+        from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides
+
+        graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
     if options.model is not None:
         graded = _with_model(graded, options)
     if options.tiering == "cluster":
