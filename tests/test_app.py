@@ -56,6 +56,8 @@ def test_queue_customer_call_and_search_pages(client):
     assert queue.status_code == 200
     assert f'href="/customer/{HEAVY_CALLER}"' in queue.text
     assert "离网意向" in queue.text  # reasons as Chinese labels
+    everyone = client.get("/", params={"all": "1"})
+    assert everyone.status_code == 200 and everyone.text.count("/customer/") >= queue.text.count("/customer/")
     customer = client.get(f"/customer/{HEAVY_CALLER}")
     assert customer.status_code == 200 and _hit_ids(customer.text)
     assert 'id="player"' in customer.text and "data-t=" in customer.text

@@ -23,14 +23,19 @@ class Timeline:
     hits: tuple[dict, ...]
 
 
-def queue_page(db: sqlite3.Connection, page: int = 1, only_open: bool = False) -> tuple[list[dict], int]:
-    """One page of the review queue (severity order) and the number of customers in it."""
-    where = "c.queue_rank IS NOT NULL" + (" AND r.caller IS NULL" if only_open else "")
+def queue_page(
+    db: sqlite3.Connection, page: int = 1, only_open: bool = False, everyone: bool = False
+) -> tuple[list[dict], int]:
+    """One page of the review queue (severity order; `everyone`: all customers, queue first, then by
+    score) and the number of customers listed."""
+    where = "1 = 1" if everyone else "c.queue_rank IS NOT NULL"
+    where += " AND r.caller IS NULL" if only_open else ""
     base = f"FROM desk_callers c LEFT JOIN desk_customer_reviews r USING (caller) WHERE {where}"
     total = db.execute(f"SELECT COUNT(*) {base}").fetchone()[0]
     rows = db.execute(
         f"SELECT c.caller, c.queue_rank, c.tier, c.score, c.churn_risk, c.warning_level, c.calls, c.row, "
-        f"r.outcome, r.reviewer {base} ORDER BY c.queue_rank LIMIT ? OFFSET ?",
+        f"r.outcome, r.reviewer {base} ORDER BY c.queue_rank IS NULL, c.queue_rank, c.score DESC, c.caller "
+        "LIMIT ? OFFSET ?",
         (QUEUE_PAGE_SIZE, (max(page, 1) - 1) * QUEUE_PAGE_SIZE),
     ).fetchall()
     overrides = tier_overrides(db)

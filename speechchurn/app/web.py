@@ -203,9 +203,12 @@ class _Views:
         except ValueError:
             page = 1
         only_open = request.query_params.get("open") == "1"
-        items, total = queries.queue_page(self.desk.db(), page, only_open)
+        everyone = request.query_params.get("all") == "1"
+        items, total = queries.queue_page(self.desk.db(), page, only_open, everyone)
         pages = max((total + index.QUEUE_PAGE_SIZE - 1) // index.QUEUE_PAGE_SIZE, 1)
-        context = {"items": items, "total": total, "page": page, "pages": pages, "only_open": only_open}
+        filters = "&".join(f for f, on in (("open=1", only_open), ("all=1", everyone)) if on)
+        context = {"items": items, "total": total, "page": page, "pages": pages, "filters": filters}
+        context.update(only_open=only_open, everyone=everyone)
         return self._page(request, "queue.html.j2", context)
 
     def customer(self, request: Request) -> Response:
