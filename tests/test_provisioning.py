@@ -91,7 +91,11 @@ def test_staging_left_by_a_dead_process_is_cleared(tmp_path, monkeypatch):
 
 def test_parent_provisions_before_workers_start(tmp_path, monkeypatch):
     """The pool's workers find the model ready: the parent assembled it before starting them."""
-    from speechchurn.batch import parallel
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    from speechchurn.batch.executors import PoolExecutor
+    from speechchurn.batch.options import AnalyzeOptions
 
     monkeypatch.setenv("SPEECHCHURN_HOME", str(tmp_path))
 
@@ -100,11 +104,10 @@ def test_parent_provisions_before_workers_start(tmp_path, monkeypatch):
             assert models._ct2_ready(tmp_path / "models" / "base-ct2")
             raise RuntimeError("stop before spawning")
 
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", NoPool)
-    from speechchurn.batch.pipeline import AnalyzeOptions
-
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", NoPool)
+    jobs = [SimpleNamespace(file="a.wav"), SimpleNamespace(file="b.wav")]
     with pytest.raises(RuntimeError, match="stop before spawning"):
-        next(parallel.run_in_pool([object(), object()], AnalyzeOptions(workers=2), lexicon=None))
+        list(PoolExecutor(2).map(jobs, AnalyzeOptions(workers=2), lexicon=None))
 
 
 @pytest.mark.slow
