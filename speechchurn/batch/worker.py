@@ -69,6 +69,33 @@ class Failure:
 
 JobResult = CallRecord | Failure
 
+_unreported_startup_s = 0.0  # warm_up seconds of this process, added to its first file's startup_s
+
+
+def warm_up(options: AnalyzeOptions) -> None:
+    """Load what every file needs once per worker process (Whisper, jieba + lexicon matcher, snownlp)
+    and keep the seconds it took, so the worker's first calls.csv row reports them as startup_s."""
+    global _unreported_startup_s
+    from speechchurn.asr.transcribe import load_engine
+    from speechchurn.schema import Segment
+    from speechchurn.text.keywords import find_hits
+    from speechchurn.text.lexicon import load_lexicons
+    from speechchurn.text.sentiment import call_sentiment
+
+    started = time.perf_counter()
+    load_engine(options.transcribe)
+    probe = (Segment("customer", 0.0, 1.0, "你好", -0.1, 0.0),)
+    find_hits(probe, load_lexicons(options.lexicons))
+    call_sentiment(probe, 1.0)
+    _unreported_startup_s += time.perf_counter() - started
+    log.info("worker ready in %.1f s", time.perf_counter() - started)
+
+
+def _take_startup_s() -> float:
+    global _unreported_startup_s
+    seconds, _unreported_startup_s = _unreported_startup_s, 0.0
+    return seconds
+
 
 def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
     """Decode, transcribe (unless cached), and compute every per-call feature of one file.
@@ -91,9 +118,13 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
         job.meta.transfers,
     )
     started = time.perf_counter()
-    sentiment = call_sentiment(result.segments, result.duration_s)
+    sentiment = call_sentiment(result.segments, result.duration_s, hits=result.hits)
     counts = keyword_counts(result.hits, lexicon.names)
-    timings = replace(result.timings, text_s=result.timings.text_s + time.perf_counter() - started)
+    timings = replace(
+        result.timings,
+        text_s=result.timings.text_s + time.perf_counter() - started,
+        startup_s=result.timings.startup_s + _take_startup_s(),
+    )
     row = call_row(job, result.acoustics.as_columns(), sentiment.as_columns(), counts)
     row["audio_warnings"] = "; ".join(result.warnings)
     row.update(timings.as_columns())  # decode_s, vad_s, asr_s, text_s, startup_s, encoder_passes
