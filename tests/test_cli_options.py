@@ -17,6 +17,7 @@ THIRD_PARTY = ("faster_whisper", "distributed", "urllib3", "jieba")
 def _restore_logging():
     yield
     logging.getLogger(options.LOGGER).setLevel(logging.NOTSET)
+    logging.getLogger("distributed").setLevel(logging.NOTSET)
     logging.basicConfig(level=logging.WARNING, force=True)
 
 
@@ -28,22 +29,20 @@ def _restore_logging():
         (False, True, logging.ERROR, logging.ERROR),  # -q: errors only
     ],
 )
-def test_verbose_and_quiet_levels(verbose, quiet, ours, theirs):
+def test_verbose_and_quiet_levels(verbose, quiet, ours, theirs, capfd):
+    logging.getLogger("distributed").setLevel(logging.INFO)  # as dask does on import
     options.setup_logging(verbose, quiet)
-    ours_logger = logging.getLogger("speechchurn.batch.pipeline")
-    assert ours_logger.getEffectiveLevel() == ours
-    assert ours_logger.isEnabledFor(logging.DEBUG) == verbose
-    for name in THIRD_PARTY:
-        assert logging.getLogger(name).getEffectiveLevel() == theirs, name
-        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG)
-
-
-def test_verbose_debug_lines_reach_stderr(capfd):
-    options.setup_logging(verbose=True)
-    logging.getLogger("speechchurn").debug("our step")
-    logging.getLogger("faster_whisper").debug("their chatter")
+    assert logging.getLogger("speechchurn.batch.pipeline").getEffectiveLevel() == ours
+    levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+    for name in ("speechchurn", "speechchurn.batch.pipeline", *THIRD_PARTY):
+        for level in levels:
+            logging.getLogger(name).log(level, "%s at %s", name, logging.getLevelName(level))
     err = capfd.readouterr().err
-    assert "DEBUG our step" in err and "their chatter" not in err
+    for level in levels:
+        name = logging.getLevelName(level)
+        assert (f"speechchurn.batch.pipeline at {name}" in err) == (level >= ours), name
+        for other in THIRD_PARTY:
+            assert (f"{other} at {name}" in err) == (level >= theirs), (other, name)
 
 
 @pytest.mark.parametrize(

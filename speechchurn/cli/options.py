@@ -41,12 +41,28 @@ LOG_FORMAT = "%(levelname)s %(message)s"
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """-v: speechchurn's own DEBUG lines; third-party libraries stay at WARNING. -q: errors only.
 
-    Default: warnings and errors from everyone.
+    Default: warnings and errors from everyone. The stderr handler also filters by logger, so a
+    library that sets its own logger level (dask's `distributed` sets INFO) stays at WARNING too.
     """
     others = logging.ERROR if quiet else logging.WARNING
     ours = logging.DEBUG if verbose else others
-    logging.basicConfig(level=others, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(_ThirdPartyAtLeast(others))
+    logging.basicConfig(level=others, handlers=[handler], force=True)
     logging.getLogger(LOGGER).setLevel(ours)
+
+
+class _ThirdPartyAtLeast(logging.Filter):
+    """Pass every speechchurn record (its logger level decides) and other records from `level` up."""
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name == LOGGER or record.name.startswith(LOGGER + ".")
+        return ours or record.levelno >= self.level
 
 
 # --------------------------------------------------------------------------------------------- errors
