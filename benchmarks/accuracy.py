@@ -255,7 +255,7 @@ def make_runner(system: str, overrides: dict):
     return OursRunner(previous_options() if system == "previous" else ours_options(overrides))
 
 
-def run_system(runner, items: list[Item], cache: bool) -> dict[str, dict]:
+def run_system(runner, items: list[Item], cache: str | None) -> dict[str, dict]:
     """Transcript and wall time of every item (optionally reusing cached transcripts of these settings)."""
     from speechchurn.call.audio import decode_audio
 
@@ -266,6 +266,8 @@ def run_system(runner, items: list[Item], cache: bool) -> dict[str, dict]:
     for item in items:
         uid = f"{item.set}/{item.name}"
         if uid not in done:
+            if cache == "only":
+                raise SystemExit(f"{uid}: no cached transcript for {runner.settings}")
             audio = decode_audio(item.path)
             t0 = time.perf_counter()
             segments = runner.transcribe(audio)
@@ -275,9 +277,10 @@ def run_system(runner, items: list[Item], cache: bool) -> dict[str, dict]:
                 "audio_s": audio.duration_s,
             }
         results[uid] = done[uid]
-    if cache:
+    if cache:  # merge with what other runs of the same settings stored meanwhile
         store.parent.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps(done, ensure_ascii=False), encoding="utf-8")
+        merged = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
+        store.write_text(json.dumps({**merged, **done}, ensure_ascii=False), encoding="utf-8")
     return results
 
 
@@ -462,7 +465,11 @@ def main() -> None:
     )
     parser.add_argument("--limits", default="", help="per-set limits, e.g. synth=12,audio_samples=4")
     parser.add_argument(
-        "--cache", action="store_true", help="reuse transcripts of identical settings (no RTF then)"
+        "--cache",
+        nargs="?",
+        const="yes",
+        default=None,
+        help="reuse transcripts (and their timings) of identical settings; --cache=only: never transcribe",
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--no-write", action="store_true")

@@ -87,7 +87,7 @@ def test_tiny_slice_runs_real_weights_against_the_peer(base_ct2, tmp_path, monke
         shared=SHARED,
         systems="speechchurn,peer",
         opt=[],
-        cache=False,
+        cache=None,
     )
     scores, settings = accuracy.run(args)
     ours, peer = (
