@@ -99,15 +99,15 @@ def _wait_ready(base: str, process: subprocess.Popen, log: Path) -> None:
 
 def url_mix(base: str, with_audio: bool = True) -> list[tuple[str, dict]]:
     """(path, headers) pairs discovered from the running desk: queue, customers, calls, search, audio."""
-    queue = _fetch(base + "/")
-    customers = list(dict.fromkeys(re.findall(r'href="(/customer/[^"/]+)"', queue)))[:MAX_CUSTOMERS]
+    listing = _fetch(base + "/?all=1")  # every customer, queue first
+    customers = list(dict.fromkeys(re.findall(r'href="(/customer/[^"/]+)"', listing)))[:MAX_CUSTOMERS]
     calls: list[str] = []
     for path in customers:
         calls += re.findall(r'href="(/call/\d+)"', _fetch(base + path))
         if len(calls) >= MAX_CALLS:
             break
     calls = list(dict.fromkeys(calls))[:MAX_CALLS]
-    mix: list[tuple[str, dict]] = [("/", {})]
+    mix: list[tuple[str, dict]] = [("/", {}), ("/?all=1", {})]
     mix += [(p, {}) for p in customers] + [(p, {}) for p in calls]
     mix += [("/search?q=" + urllib.parse.quote(t), {}) for t in SEARCH_TERMS]
     if with_audio:
