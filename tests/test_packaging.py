@@ -23,6 +23,10 @@ SHIPPED = (
     "speechchurn/report/templates/base.html.j2",
     "speechchurn/report/static/report.css",
     "speechchurn/report/static/report.js",
+    "speechchurn/app/templates/base.html.j2",
+    "speechchurn/app/templates/call.html.j2",
+    "speechchurn/app/static/desk.js",
+    "speechchurn/app/static/desk.css",
 )
 PROBE = """
 import json, speechchurn
