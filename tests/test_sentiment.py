@@ -103,7 +103,9 @@ def test_polarity_thresholds(score, label):
 
 
 def fake_scores(monkeypatch, table):
-    monkeypatch.setattr(sentiment, "score_texts", lambda texts, scorer=None: [table[t] for t in texts])
+    monkeypatch.setattr(
+        sentiment, "score_texts", lambda texts, scorer=None, hits=None: [table[t] for t in texts]
+    )
 
 
 def test_call_sentiment_quarters(monkeypatch):
@@ -165,3 +167,86 @@ def test_real_scorer_on_call():
     result = call_sentiment(segments, duration_s=36.0)
     assert result.q1 < 0.4 < 0.6 < result.q4
     assert result.negative_share == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- cues, shared keyword hits, real text
+
+
+def test_shipped_cues_load():
+    cues = sentiment.load_cues()
+    names = {c.name for c in cues}
+    assert {"resolved", "open_complaint", "rhetorical"} <= names
+    assert next(c for c in cues if c.name == "resolved").weight > 0
+    assert next(c for c in cues if c.name == "open_complaint").weight < 0
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("resolved\tbig\t1\t谢谢", "row 2: bad sentiment cue 'resolved'"),
+        ("resolved\t1.0\t0\t谢谢", "row 2: cue 'resolved' needs"),
+        ("resolved\t1.0\t1\t([", "row 2: bad sentiment cue 'resolved'"),
+    ],
+)
+def test_bad_cue_rows_are_named(tmp_path, row, message):
+    path = tmp_path / "cues.tsv"
+    path.write_text("name\tweight\tmax_matches\tpattern\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        sentiment.load_cues(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"),
+    [
+        ("谢谢，问题已经解决了", 1),
+        ("这就是你们的服务态度？？", -1),
+        ("至今还没人处理，太失望了", -1),
+        ("请问流量怎么查", 0),
+    ],
+)
+def test_cue_shift_direction(text, direction):
+    shift = sentiment.cue_shift(text)
+    assert (shift > 0) - (shift < 0) == direction
+
+
+def test_call_sentiment_reuses_keyword_hits(monkeypatch):
+    """Hits handed in are used as features: keyword spotting does not run again."""
+    from speechchurn.text import keywords
+    from speechchurn.text.lexicon import load_lexicons
+
+    segments = [
+        Segment(ROLE_CUSTOMER, 0.0, 2.0, "我要投诉，太差了"),
+        Segment(ROLE_CUSTOMER, 2.0, 4.0, "谢谢"),
+    ]
+    hits = keywords.find_hits(segments, load_lexicons())
+    expected = call_sentiment(segments, 4.0)
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("keyword spotting ran a second time")
+
+    monkeypatch.setattr(sentiment, "find_hits", no_second_pass)
+    assert call_sentiment(segments, 4.0, hits=hits) == expected
+
+
+HELPDESK = Path(__file__).resolve().parent.parent.parent / "shared" / "realtext" / "helpdesk.tsv"
+SLICE_ROWS = 40  # per side: the first held-out dialogues (by id) of each clear side
+MIN_SLICE_ACCURACY = 0.65  # the held-out benchmark figure is higher; this guards against collapse
+
+
+@pytest.mark.skipif(not HELPDESK.exists(), reason="../shared/realtext/helpdesk.tsv is absent (research data)")
+def test_real_text_slice_accuracy():
+    """A held-out slice of the real helpdesk dialogues, scored like benchmarks/sentiment.py."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import realtext
+    from benchmarks.sentiment import dialogue_score
+
+    rows = sorted(realtext.helpdesk_split(realtext.HELD_OUT), key=lambda d: d.id)
+    pos = [d for d in rows if d.satisfaction >= realtext.CLEAR_POS_MIN][:SLICE_ROWS]
+    neg = [d for d in rows if d.satisfaction <= realtext.CLEAR_NEG_MAX][:SLICE_ROWS]
+    correct = 0
+    for d in pos + neg:
+        predicted_pos = dialogue_score(score_texts(d.turns)) >= 0.5
+        correct += predicted_pos == (d in pos)
+    assert correct / (len(pos) + len(neg)) >= MIN_SLICE_ACCURACY
