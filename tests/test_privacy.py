@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 
 import pytest
@@ -23,18 +24,34 @@ NOTE = "客户留了座机010-87654321"
 SALT = "team-salt"
 
 
-@pytest.fixture
-def raw_out(calls_dir, tmp_path, fake_engine):
-    """An analyzed folder whose transcripts, snippets, quotes and manifest notes hold personal data."""
-    fake_engine.text = SPOKEN
-    files = sorted(p.name for p in calls_dir.glob("*.wav"))
-    manifest = tmp_path / "manifest.csv"
+@pytest.fixture(scope="module")
+def raw_template(tmp_path_factory, samples_dir):
+    """One analyzed folder whose transcripts, snippets, quotes and manifest notes hold personal data."""
+    from conftest import FakeEngine
+
+    import speechchurn.asr.transcribe as transcribe
+
+    folder = tmp_path_factory.mktemp("privacy")
+    calls = folder / "calls"
+    calls.mkdir()
+    names = sorted(p.name for p in samples_dir.glob("*.wav"))
+    chosen = [n for n in names if "13812345601" in n][:2] + [n for n in names if "13998765402" in n][:1]
+    for name in chosen:
+        shutil.copy(samples_dir / name, calls / name)
+    manifest = folder / "manifest.csv"
     rows = ["file,caller,direction,started_at,note"]
-    rows += [f"{f},{f.split('_')[2]},in,2026-11-1{i} 09:30,{NOTE}" for i, f in enumerate(files)]
+    rows += [f"{f},{f.split('_')[2]},in,2026-11-1{i} 09:30,{NOTE}" for i, f in enumerate(chosen)]
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    analyze(calls_dir, out, AnalyzeOptions(manifest=manifest))
-    return out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transcribe, "load_engine", lambda options: FakeEngine(SPOKEN))
+        analyze(calls, folder / "out", AnalyzeOptions(manifest=manifest, workers=1))
+    return folder / "out"
+
+
+@pytest.fixture
+def raw_out(raw_template, tmp_path):
+    """A private copy of the analyzed folder (tests rewrite it in place)."""
+    return shutil.copytree(raw_template, tmp_path / "out")
 
 
 def _everything(out) -> str:
