@@ -162,3 +162,51 @@ def test_packing_changes_no_role_or_timestamp_by_more_than_0_1_s(name, samples_d
         assert abs(packed[key][0] - start) <= 0.1, (key, packed[key], (start, end))
         assert abs(packed[key][1] - end) <= 0.1, (key, packed[key], (start, end))
     assert passes["call"] <= passes["channel"], passes
+
+
+# --------------------------------------------------------------------------- cross-file packing
+
+
+def _short_clips(count: int = 3) -> list[DecodedAudio]:
+    """Mono 'clips': single speech chunks cut from a sample call, each with silence around it."""
+    source = decode_audio(Path(__file__).resolve().parent.parent / "audio_samples" / TWO_CHANNEL_CALLS[0])
+    clips = []
+    for i, chunk in enumerate(speech_chunks(source.channels["customer"])[:count]):
+        speech = source.channels["customer"][chunk["start"] : chunk["end"]]
+        samples = np.concatenate([np.zeros(SR // 2, np.float32), speech, np.zeros(SR // 2, np.float32)])
+        clips.append(DecodedAudio(Path(f"clip_{i}.wav"), {"mixed": samples}, 8000, 1))
+    return clips
+
+
+def test_cross_file_packing_decodes_short_files_together_and_keeps_each_clock():
+    from speechchurn.asr.packing import transcribe_recordings
+
+    clips = _short_clips()
+    engine = WordEngine()
+    together = transcribe_recordings(clips, TranscribeOptions(), engine)
+    assert len(engine.calls) == 1, "three short clips share one window"
+    for clip, segments in zip(clips, together, strict=True):
+        alone = transcribe_audio(clip, TranscribeOptions(), engine=WordEngine())
+        assert segments and {s.role for s in segments} == {"mixed"}
+        assert segments[0].start == alone[0].start and segments[-1].end == alone[-1].end
+        assert segments[-1].end <= clip.duration_s
+
+
+@pytest.mark.slow
+def test_cross_file_packing_moves_no_timestamp_by_more_than_0_1_s(model_home):
+    from speechchurn.asr.packing import transcribe_recordings
+    from speechchurn.asr.transcribe import load_engine
+
+    clips = _short_clips()
+    options = TranscribeOptions(beam_size=1, temperatures=(0.0,), cpu_threads=2)
+    engine = load_engine(options)
+    before = engine.encoder_passes
+    together = transcribe_recordings(clips, options, engine)
+    packed_passes, before = engine.encoder_passes - before, engine.encoder_passes
+    for clip, segments in zip(clips, together, strict=True):
+        alone = _utterances(transcribe_audio(clip, options, engine), clip, options)
+        packed = _utterances(segments, clip, options)
+        assert set(packed) == set(alone), clip.path.name
+        for key, (start, end) in alone.items():
+            assert abs(packed[key][0] - start) <= 0.1 and abs(packed[key][1] - end) <= 0.1, (key, packed[key])
+    assert packed_passes < engine.encoder_passes - before, "fewer encoder passes than file by file"

@@ -29,6 +29,7 @@ log = logging.getLogger("speechchurn")
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4)  # bounded fallback: at most three decoding passes
 HALLUCINATION_NO_SPEECH_PROB = 0.5  # above this Whisper itself thinks the window is silent
 HALLUCINATION_MIN_SPEECH_SHARE = 0.5  # a segment needs this share of its span under VAD speech
+MANDARIN_PROMPT = "以下是普通话的句子。"  # "What follows are Mandarin sentences."
 WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech chunk
 PACK_CALL = "call"  # speech of all channels of a call shares decoder windows (speechchurn.asr.packing)
 PACK_CHANNEL = "channel"  # each channel decoded alone
@@ -82,10 +83,14 @@ class TranscribeOptions:
     vad: bool = True
     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
     vad_options: VadOptions = VadOptions()
-    initial_prompt: str | None = None  # text the decoder sees as preceding context (steers script/style)
+    # Text the decoder sees as preceding context: a plain Mandarin sentence steers Whisper to
+    # simplified Chinese with punctuation; measured on the tune splits (docs/benchmarks.md, accuracy)
+    initial_prompt: str | None = MANDARIN_PROMPT
     hotwords: str | None = None  # faster-whisper only: terms offered to the decoder as a prefix prompt
     patience: float = 1.0  # beam search patience (> 1 keeps searching longer)
-    no_speech_threshold: float | None = 0.6  # drop a window Whisper deems silent (None: never; VAD gates)
+    # Whisper's own "this window is silent" skip dropped real short turns (谢谢，辛苦了。) that the VAD
+    # had already found; the VAD gates silence, so the skip is off (0.6 with -1.0 logprob: Whisper's)
+    no_speech_threshold: float | None = None
     log_prob_threshold: float | None = -1.0  # ...only when its average log-probability is below this
     repetition_penalty: float = 1.0  # faster-whisper only: > 1 discourages repeated tokens
     no_repeat_ngram_size: int = 0  # faster-whisper only: forbid repeating n-grams of this size (0: off)
@@ -331,7 +336,7 @@ def transcribe_channels(
         except (RuntimeError, ValueError) as e:
             raise TranscriptionError(f"{engine.name} failed on the {roles} speech: {e}") from e
         pairs = [pair for raw in raws for pair in _split_by_piece(raw, window)]
-        segments.extend(_snap_to_speech(pairs, window) if cores else [seg for _, seg in pairs])
+        segments.extend(seg for _, seg in (_snap_to_speech(pairs, window) if cores else pairs))
     return [
         seg
         for role in channels
@@ -339,12 +344,12 @@ def transcribe_channels(
     ]
 
 
-def _snap_to_speech(pairs: list[tuple[int, Segment]], window) -> list[Segment]:
+def _snap_to_speech(pairs: list[tuple[int, Segment]], window) -> list[tuple[int, Segment]]:
     """The first segment of each piece starts, and its last one ends, at the piece's VAD speech edges."""
     by_piece: dict[int, list[Segment]] = {}
     for index, seg in pairs:
         by_piece.setdefault(index, []).append(seg)
-    snapped: list[Segment] = []
+    snapped: list[tuple[int, Segment]] = []
     for index, segs in by_piece.items():
         speech_start, speech_end = (round(t, 2) for t in window.pieces[index].speech_span_s)
         segs.sort(key=lambda seg: (seg.start, seg.end))
@@ -352,7 +357,7 @@ def _snap_to_speech(pairs: list[tuple[int, Segment]], window) -> list[Segment]:
             segs[0] = replace(segs[0], start=speech_start)
         if speech_end > segs[-1].start:
             segs[-1] = replace(segs[-1], end=speech_end)
-        snapped.extend(segs)
+        snapped.extend((index, seg) for seg in segs)
     return snapped
 
 
