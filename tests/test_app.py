@@ -279,3 +279,23 @@ def test_serve_binds_loopback_and_needs_a_token_elsewhere(desk_out, monkeypatch)
     client = TestClient(started["app"])
     assert client.get("/").status_code == 401
     assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_hashed_outputs_join_again_with_the_salt(desk_out, tmp_path):
+    """Outputs written with --hash-callers: `serve --hash-callers SALT` maps the keys back to the store's."""
+    import shutil
+
+    from speechchurn.text.redact import hash_caller
+
+    out = shutil.copytree(desk_out, tmp_path / "out")
+    callers = outputs.read_csv(out / "callers.csv")
+    callers["caller"] = callers["caller"].map(lambda c: hash_caller(c, "pepper"))
+    outputs.write_csv(callers, out / "callers.csv")
+    client = _client(out, caller_salt="pepper")
+    queue = client.get("/").text
+    assert f">{HEAVY_CALLER}<" not in queue and f'href="/customer/{HEAVY_CALLER}"' in queue
+    assert _hit_ids(client.get(f"/customer/{HEAVY_CALLER}").text)
+    form = {"tier": "VIP", "reason": "人工确认", "csrf": _csrf(client)}
+    assert client.post(f"/customer/{HEAVY_CALLER}/tier", data=form).status_code == 200
+    row = outputs.read_csv(out / "callers.csv").set_index("caller").loc[hash_caller(HEAVY_CALLER, "pepper")]
+    assert row["tier"] == "VIP" and row["tier_override_reason"] == "人工确认"

@@ -71,11 +71,14 @@ def tokens(text: str) -> list[str]:
     return [w for w in words if w and re.search(r"\w", w)]
 
 
-def sync(db: sqlite3.Connection, out_dir: Path) -> SyncResult:
-    """Bring the desk tables up to date with the store and callers.csv."""
+def sync(db: sqlite3.Connection, out_dir: Path, caller_salt: str | None = None) -> SyncResult:
+    """Bring the desk tables up to date with the store and callers.csv.
+
+    `caller_salt`: the `--hash-callers` salt the outputs were written with; callers.csv's hashed keys
+    are mapped back to the store's callers so customers and their calls join again."""
     ensure_schema(db)
     updated, removed = _sync_calls(db)
-    callers = _sync_callers(db, Path(out_dir))
+    callers = _sync_callers(db, Path(out_dir), caller_salt)
     return SyncResult(updated, removed, callers)
 
 
@@ -158,13 +161,15 @@ def _hit_values(call_id: int, seq: int, text: str, sha: str) -> tuple:
     return (call_id, seq, str(hit.get("caller", "")), sha, start_ms, str(hit.get("term", "")), text)
 
 
-def _sync_callers(db: sqlite3.Connection, out_dir: Path) -> int | None:
+def _sync_callers(db: sqlite3.Connection, out_dir: Path, caller_salt: str | None) -> int | None:
     path = out_dir / CALLERS_CSV
     stamp = f"{path.stat().st_mtime_ns}:{path.stat().st_size}" if path.is_file() else "missing"
+    stamp += f":{_salt_tag(caller_salt)}"
     seen = db.execute("SELECT value FROM desk_meta WHERE key = 'callers_stamp'").fetchone()
     if seen and seen[0] == stamp:
         return None
-    rows = _caller_rows(path) if path.is_file() else []
+    unhash = _unhasher(db, caller_salt)
+    rows = _caller_rows(path, unhash) if path.is_file() else []
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute("DELETE FROM desk_callers")
@@ -177,7 +182,23 @@ def _sync_callers(db: sqlite3.Connection, out_dir: Path) -> int | None:
     return len(rows)
 
 
-def _caller_rows(path: Path) -> list[tuple]:
+def _salt_tag(salt: str | None) -> str:
+    import hashlib
+
+    return hashlib.sha256(salt.encode("utf-8")).hexdigest()[:8] if salt else "raw"
+
+
+def _unhasher(db: sqlite3.Connection, salt: str | None) -> dict[str, str]:
+    """hashed caller -> store caller, for outputs written with --hash-callers (empty without a salt)."""
+    if not salt:
+        return {}
+    from speechchurn.text.redact import hash_caller
+
+    callers = [r[0] for r in db.execute("SELECT DISTINCT caller FROM desk_calls")]
+    return {hash_caller(c, salt): c for c in callers}
+
+
+def _caller_rows(path: Path, unhash: dict[str, str]) -> list[tuple]:
     """callers.csv as desk_callers rows; queue_rank follows the review queue's severity order."""
     from speechchurn import outputs
     from speechchurn.customers.review import select_for_review
@@ -185,7 +206,7 @@ def _caller_rows(path: Path) -> list[tuple]:
     graded = outputs.read_csv(path)
     if graded.empty:
         return []
-    graded["caller"] = graded["caller"].astype(str)
+    graded["caller"] = graded["caller"].astype(str).map(lambda c: unhash.get(c, c))
     ranks = {c: i for i, c in enumerate(select_for_review(graded)["caller"].astype(str), 1)}
     records = json.loads(graded.to_json(orient="records", force_ascii=False))
     return [

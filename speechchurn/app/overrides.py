@@ -91,8 +91,10 @@ def _count_column(hit) -> str | None:
 OVERRIDE_COLUMNS = ("tier_rule", "tier_rule_reason", "tier_override_reason", "tier_override_by")
 
 
-def refresh_outputs(out_dir: Path) -> None:
-    """Re-apply the current tier overrides to callers.csv, review.csv and the report (no re-grading)."""
+def refresh_outputs(out_dir: Path, caller_salt: str | None = None) -> None:
+    """Re-apply the current tier overrides to callers.csv, review.csv and the report (no re-grading).
+
+    With `caller_salt` (outputs written with --hash-callers) the overrides are matched by hashed key."""
     from speechchurn import outputs
     from speechchurn.customers.review import build_review_queue
 
@@ -105,7 +107,12 @@ def refresh_outputs(out_dir: Path) -> None:
         graded["tier"] = graded["tier_rule"]
         graded["tier_reason"] = graded["tier_rule_reason"].fillna("")
         graded = graded.drop(columns=[c for c in OVERRIDE_COLUMNS if c in graded.columns])
-    graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
+    overrides = load_tier_overrides(out_dir)
+    if caller_salt:
+        from speechchurn.text.redact import hash_caller
+
+        overrides = {hash_caller(c, caller_salt): v for c, v in overrides.items()}
+    graded = apply_tier_overrides(graded, overrides)
     outputs.write_csv(graded, path)
     review_path = out_dir / outputs.REVIEW_CSV
     top = len(outputs.read_csv(review_path)) if review_path.is_file() else None

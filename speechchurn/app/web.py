@@ -44,6 +44,7 @@ class DeskConfig:
     token: str | None = None
     redact: bool = False
     reviewer: str = ""
+    caller_salt: str | None = None  # the --hash-callers salt of the outputs (implies masked callers)
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS  # None: any Host header (token required)
 
 
@@ -53,7 +54,8 @@ class Desk:
     def __init__(self, config: DeskConfig):
         self.config = config
         self.player = Player(config.audio_root)
-        self.redact_text, self.redact_snippet, self.redact_caller = redactors(config.redact)
+        masked = config.redact or bool(config.caller_salt)
+        self.redact_text, self.redact_snippet, self.redact_caller = redactors(masked)
         self._local = threading.local()
         self._sync_lock = threading.Lock()
         self._checked_at = 0.0
@@ -88,7 +90,7 @@ class Desk:
             db = self.db()
             stamp = self._store_stamp(db)
             if force or stamp != self._stamp:
-                result = index.sync(db, self.config.out_dir)
+                result = index.sync(db, self.config.out_dir, self.config.caller_salt)
                 self._stamp = self._store_stamp(db)
                 log.info("desk index synced: %s", result)
         finally:
@@ -98,7 +100,7 @@ class Desk:
         from speechchurn.app.overrides import refresh_outputs
 
         with self._outputs_lock:
-            refresh_outputs(self.config.out_dir)
+            refresh_outputs(self.config.out_dir, self.config.caller_salt)
 
 
 def _warm_up() -> None:
@@ -168,7 +170,8 @@ class _Views:
     def _page(self, request: Request, name: str, context: dict, status: int = 200) -> Response:
         csrf = request.cookies.get(security.CSRF_COOKIE) or security.new_token()
         reviewer = unquote(request.cookies.get(REVIEWER_COOKIE, "")) or self.desk.config.reviewer
-        context = {"csrf": csrf, "reviewer": reviewer, "redacted": self.desk.config.redact, **context}
+        redacted = self.desk.config.redact or bool(self.desk.config.caller_salt)
+        context = {"csrf": csrf, "reviewer": reviewer, "redacted": redacted, **context}
         response = self.templates.TemplateResponse(request, name, context, status_code=status)
         if request.cookies.get(security.CSRF_COOKIE) != csrf:
             response.set_cookie(security.CSRF_COOKIE, csrf, httponly=False, samesite="strict")

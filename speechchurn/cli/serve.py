@@ -64,6 +64,15 @@ def serve(
     reviewer: Annotated[
         str | None, typer.Option(help="Default reviewer name (default: the OS user).")
     ] = None,
+    hash_callers: Annotated[
+        str | None,
+        typer.Option(
+            "--hash-callers",
+            metavar="SALT",
+            envvar="SPEECHCHURN_CALLER_SALT",
+            help="The salt the outputs were written with (analyze --hash-callers); callers shown masked.",
+        ),
+    ] = None,
 ) -> None:
     """Open the supervisor's desk: review queue, customers, calls with playback, marking, search."""
     _setup_logging(False, False)
@@ -82,6 +91,7 @@ def serve(
         token=token,
         redact=redact,
         reviewer=reviewer or getpass.getuser(),
+        caller_salt=hash_callers,
         allowed_hosts=("127.0.0.1", "localhost", "::1") if loopback else None,
     )
     typer.echo("indexing transcripts ...")
