@@ -99,3 +99,18 @@ def calls_dir(tmp_path, samples_dir) -> Path:
     for name in chosen:
         shutil.copy(samples_dir / name, folder / name)
     return folder
+
+
+@pytest.fixture(scope="session")
+def samples_run(samples_dir, model_home, tmp_path_factory) -> Path:
+    """OUT_DIR of one real analyze run (real Whisper weights) over audio_samples/ with its manifest.
+
+    Shared by the slow tests (tests/test_sample_targets.py, tests/test_golden.py) so the suite pays for
+    the run once.
+    """
+    from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+
+    out = tmp_path_factory.mktemp("samples_out")
+    result = analyze(samples_dir, out, AnalyzeOptions(manifest=samples_dir / "manifest.csv"))
+    assert result.failed == 0 and not result.problems, (result.failures, result.problems)
+    return out

@@ -7,6 +7,11 @@ files under `tests/golden/out/`. The stages run on stored transcripts and featur
 transcription, keyword spotting or acoustics elsewhere do not move these files; a change to grading,
 the exports or the report does, and must be looked at.
 
+`test_real_run_outputs_are_the_stages_of_its_store` (slow) runs the real pipeline once on audio_samples
+(the session fixture shared with tests/test_sample_targets.py) and checks that every output it wrote is
+exactly what these stages make from its own store, and that it covers the golden run's files and
+customers: what the golden files pin down is what a real run produces.
+
 After an intended change, rewrite the golden files and review the diff:
 
     SPEECHCHURN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
@@ -44,20 +49,27 @@ GENERATED = re.compile(r"生成于 [^<]*")
 PLOTLY_BUNDLE = re.compile(r"<script>/\*\*\s*\* plotly\.js.*?</script>", re.S)
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory) -> Path:
+def run_stages(out: Path) -> Path:
+    """Export, grade and report from the store in `out` (what `analyze` does after the last file)."""
     from speechchurn.batch.pipeline import export_outputs, grade, write_reports
-    from speechchurn.batch.store import STORE_NAME, Store
+    from speechchurn.batch.store import Store
 
-    out = tmp_path_factory.mktemp("golden") / "out"
-    out.mkdir()
-    with sqlite3.connect(out / STORE_NAME) as db:
-        db.executescript(STORE_SQL.read_text(encoding="utf-8"))
     with Store(out) as store:
         export_outputs(store, out)
     grade(out)
     write_reports(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    from speechchurn.batch.store import STORE_NAME
+
+    out = tmp_path_factory.mktemp("golden") / "out"
+    out.mkdir()
+    with sqlite3.connect(out / STORE_NAME) as db:
+        db.executescript(STORE_SQL.read_text(encoding="utf-8"))
+    return run_stages(out)
 
 
 def normalised_report(path: Path) -> str:
@@ -104,3 +116,25 @@ def test_report_matches_golden(out):
 
 def test_workbook_matches_golden(out):
     _check(WORKBOOK_DUMP, workbook_dump(out / WORKBOOK).encode("utf-8"))
+
+
+@pytest.mark.slow
+def test_real_run_outputs_are_the_stages_of_its_store(samples_run, tmp_path):
+    from speechchurn import outputs
+    from speechchurn.batch.store import STORE_NAME
+
+    again = tmp_path / "out"
+    again.mkdir()
+    with sqlite3.connect(samples_run / STORE_NAME) as source, sqlite3.connect(again / STORE_NAME) as copy:
+        source.backup(copy)
+    run_stages(again)
+    for name in BYTE_FILES:
+        assert (again / name).read_bytes() == (samples_run / name).read_bytes(), name
+    assert normalised_report(again / REPORT).replace("输出目录 out", "") == normalised_report(
+        samples_run / REPORT
+    ).replace(f"输出目录 {samples_run.name}", "")
+    assert workbook_dump(again / WORKBOOK) == workbook_dump(samples_run / WORKBOOK)
+    real, golden = outputs.read_csv(samples_run / "calls.csv"), outputs.read_csv(GOLDEN_OUT / "calls.csv")
+    assert sorted(real["file"]) == sorted(golden["file"])
+    real_callers = outputs.read_csv(samples_run / "callers.csv")["caller"]
+    assert sorted(real_callers) == sorted(outputs.read_csv(GOLDEN_OUT / "callers.csv")["caller"])

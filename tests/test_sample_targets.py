@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from speechchurn import outputs
-from speechchurn.batch.pipeline import AnalyzeOptions, analyze
 from speechchurn.text.lexicon import load_lexicons
 from speechchurn.text.sentiment import polarity
 
@@ -23,11 +22,8 @@ TALK_TIME_TOLERANCE = 0.10  # relative
 
 
 @pytest.fixture(scope="module")
-def sample_calls(samples_dir, model_home, tmp_path_factory):
-    out = tmp_path_factory.mktemp("samples_out")
-    result = analyze(samples_dir, out, AnalyzeOptions(manifest=samples_dir / "manifest.csv"))
-    assert result.failed == 0 and not result.problems
-    return outputs.read_csv(out / "calls.csv").set_index("file")
+def sample_calls(samples_run):
+    return outputs.read_csv(samples_run / "calls.csv").set_index("file")
 
 
 def _turn_seconds(call: dict, role: str) -> float:
