@@ -2,6 +2,9 @@
 
     python benchmarks/keywords.py [--cache DIR] [--review-every N]
 
+`realspeech` (real voices) has no watched term in any reference, so it gives no recall figure;
+the synthetic set's figure is dominated by calls whose ASR output is a loop (你好,你好,...).
+
 Recall (categories complaint, churn_intent, competitor, billing): for each call, the watched
 categories with a non-negated exact hit in the customer's reference text are the truth; a category
 is recalled when the matcher finds a non-negated hit of it in the customer's ASR text (faster-whisper
@@ -27,6 +30,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +47,8 @@ from speechchurn.text.lexicon import load_lexicons  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("complaint", "churn_intent", "competitor", "billing")
-THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8)
+THRESHOLDS = (0.0, 0.2, 0.25, 0.31, 0.35, 0.4, 0.5, 0.6, 0.8)
+HANDLE = re.compile(r"@\S+")  # Weibo @handles are user names, not language: dropped from FA text
 CURVE_MAX = max(THRESHOLDS)
 SYNTH = Path.home() / ".cache" / "speechchurn-bench" / "synth"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "speechchurn-textdev"
@@ -329,7 +334,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--review-every", type=int, default=8, help="use every Nth review sentence")
+    parser.add_argument("--review-every", type=int, default=16, help="use every Nth review sentence")
     args = parser.parse_args()
     text = report(args.cache, args.review_every)
     print(text)

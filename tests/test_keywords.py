@@ -48,6 +48,7 @@ def only(hits, category):
         ("我要消互", "消互", "销户", "churn_intent", "phonetic"),
         ("我想写号转网", "写号转网", "携号转网", "churn_intent", "phonetic"),
         ("我要办理消户", "消户", "销户", "churn_intent", "phonetic"),
+        ("这个月的张单不对", "张单", "账单", "billing", "phonetic"),  # tone 4->1, a common confusion
         pytest.param(
             "我是献信的用户",
             "献信",
@@ -171,6 +172,7 @@ def test_negated_hits_not_counted(lexicon):
         ("中国移动的卡", "competitor", ["中国移动"]),
         ("请您耐心等待", "praise", []),  # hold phrase, not praise
         ("你们乱扣费", "billing", ["扣费"]),  # topic term inside a complaint term still counts
+        ("你们乱扣非", "billing", ["扣费"]),  # ... also when both are heard phonetically
     ],
 )
 def test_overlaps_not_double_counted(lexicon, text, category, terms):

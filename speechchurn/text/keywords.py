@@ -11,8 +11,8 @@ term and the negation check. Per clause, a term is found
    firing 气死. Terms of two or more Chinese characters only; no token-boundary gating.
 
 Overlaps are resolved longer > shorter, exact > phonetic (then lower cost): hits of one category
-never overlap, a phonetic hit never overlaps another hit, and a complaint/churn/praise hit inside a
-longer term of another category is dropped (满意 in 不满意; 扣费 in 乱扣费 stays).
+never overlap, a phonetic hit never straddles another hit, and a complaint/churn/praise hit inside a
+longer term of another category is dropped (满意 in 不满意; 扣费 in 乱扣费 stays, also as 扣非 in 乱扣非).
 
 Negation: a hit of a category in `NEGATABLE_CATEGORIES` preceded within `negation_window` characters
 (same clause) by a cue (不/没/别/不是/不想/...) is kept with negated=True and not counted. Cue
@@ -244,13 +244,16 @@ def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
 
 
 def _clashes(cand: _Candidate, kept: _Candidate) -> bool:
-    """Same-category overlaps, sound-alike overlaps and stance terms inside longer terms clash."""
+    """Same-category overlaps, partial overlaps of a phonetic hit, and stance terms inside longer
+    terms clash; a topic term inside a longer hit stays (扣费 in 乱扣费, 扣非 in 乱扣非)."""
     if not (cand.start < kept.end and kept.start < cand.end):
         return False
-    if kept.term.category == cand.term.category or cand.kind != KIND_EXACT:
+    if kept.term.category == cand.term.category:
         return True
     inside = kept.start <= cand.start and cand.end <= kept.end
-    return inside and cand.term.category in STANCE_CATEGORIES
+    if not inside:
+        return cand.kind != KIND_EXACT
+    return cand.term.category in STANCE_CATEGORIES
 
 
 # ---------------------------------------------------------------- negation
