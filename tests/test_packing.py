@@ -179,7 +179,7 @@ def _short_clips(count: int = 3) -> list[DecodedAudio]:
 
 
 def test_cross_file_packing_decodes_short_files_together_and_keeps_each_clock():
-    from speechchurn.asr.packing import transcribe_recordings
+    from speechchurn.asr.cross_file import transcribe_recordings
 
     clips = _short_clips()
     engine = WordEngine()
@@ -194,7 +194,7 @@ def test_cross_file_packing_decodes_short_files_together_and_keeps_each_clock():
 
 @pytest.mark.slow
 def test_cross_file_packing_moves_no_timestamp_by_more_than_0_1_s(model_home):
-    from speechchurn.asr.packing import transcribe_recordings
+    from speechchurn.asr.cross_file import transcribe_recordings
     from speechchurn.asr.transcribe import load_engine
 
     clips = _short_clips()

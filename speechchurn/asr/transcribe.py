@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
+from speechchurn.asr.hallucinations import KNOWN_HALLUCINATIONS  # noqa: F401  (re-exported)
+from speechchurn.asr.hallucinations import PUNCT_RE as _PUNCT_RE
+from speechchurn.asr.hallucinations import matches_known_phrase as _matches_known_phrase
 from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
 from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
 from speechchurn.errors import ModelNotFoundError, TranscriptionError
@@ -34,30 +36,6 @@ WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech c
 PACK_CALL = "call"  # speech of all channels of a call shares decoder windows (speechchurn.asr.packing)
 PACK_CHANNEL = "channel"  # each channel decoded alone
 PACKINGS = (PACK_CALL, PACK_CHANNEL)
-
-# Phrases Whisper emits over silence (subtitle credits, video outros), compared without punctuation.
-KNOWN_HALLUCINATIONS = (
-    "字幕由Amara.org社群提供",
-    "字幕由Amara.org社区提供",
-    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
-    "请不吝点赞订阅转发打赏",
-    "谢谢观看",
-    "感谢观看",
-    "谢谢收看",
-    "感谢收看",
-    "下次再见",
-    "字幕志愿者",
-    "中文字幕",
-    "优优独播剧场",
-    "YoYo Television Series Exclusive",
-    "明镜与点点栏目",
-    "订阅我的频道",
-    "点赞订阅",
-    "本字幕由",
-    "字幕提供",
-    "Thank you for watching",
-)
-_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -425,11 +403,6 @@ def is_hallucination(seg: Segment, chunks: Sequence[dict]) -> bool:
         return False
     over_silence = speech_share(seg.start, seg.end, chunks) < HALLUCINATION_MIN_SPEECH_SHARE
     return over_silence or seg.no_speech_prob >= HALLUCINATION_NO_SPEECH_PROB
-
-
-def _matches_known_phrase(text: str) -> bool:
-    bare = _PUNCT_RE.sub("", text).lower()
-    return any(_PUNCT_RE.sub("", p).lower() in bare for p in KNOWN_HALLUCINATIONS) if bare else False
 
 
 def speech_share(start: float, end: float, chunks: Sequence[dict]) -> float:
