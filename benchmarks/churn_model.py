@@ -211,6 +211,7 @@ def _run_stage(stage: str, workdir: Path) -> dict:
         raise RuntimeError(f"stage {stage} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - started
+    (workdir / f"stage_{stage}.json").write_text(json.dumps(result, default=str), encoding="utf-8")
     return result
 
 
@@ -274,6 +275,11 @@ def markdown(n_customers: int, n_calls: int, n_edges: int, gen_s: float, runs: d
     return "\n".join(lines)
 
 
+def _rows(path: Path) -> int:
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle) - 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200_000)
@@ -281,6 +287,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--stage", choices=sorted(STAGES))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse the workdir's CSVs and finished stages")
     args = parser.parse_args()
     if args.stage:
         print(json.dumps(STAGES[args.stage](args.workdir), default=str))
@@ -289,17 +296,26 @@ def main() -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="churn_bench_"))
     started = time.perf_counter()
-    population = generate(args.customers, args.seed)
-    write(population, workdir)
+    if args.reuse and (workdir / "calls.csv").is_file():  # same population (same --customers/--seed)
+        n_calls, n_edges = (_rows(workdir / f) for f in ("calls.csv", "edges.csv"))
+    else:
+        population = generate(args.customers, args.seed)
+        write(population, workdir)
+        n_calls, n_edges = len(population.calls), len(population.edges)
+        del population
     gen_s = time.perf_counter() - started
     load_start = os.getloadavg()[0]
-    runs = {stage: _run_stage(stage, workdir) for stage in STAGES}
+    runs = {}
+    for stage in STAGES:
+        saved = workdir / f"stage_{stage}.json"
+        reuse = args.reuse and saved.is_file()
+        runs[stage] = json.loads(saved.read_text(encoding="utf-8")) if reuse else _run_stage(stage, workdir)
     load = (
         f"1-min load average {load_start:.2f} at start and {os.getloadavg()[0]:.2f} at the end on "
         f"{os.cpu_count()} cores (shared machine: wall times stretch with the load; CPU time is the "
         "stage's own)."
     )
-    text = markdown(args.customers, len(population.calls), len(population.edges), gen_s, runs, load)
+    text = markdown(args.customers, n_calls, n_edges, gen_s, runs, load)
     print(text)
     if not args.no_write:
         from _report import write_section

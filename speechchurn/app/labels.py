@@ -38,12 +38,15 @@ RISK_RULE_LABELS = {
     "sentiment_falling": "情绪走低",
     "negative_sentiment": "情绪负面",
     "transfers": "多次转接",
+    "behaviour_break": "行为断层",  # speechchurn/outcomes: break_reason says what changed
+    "contacts_left": "联系人离网",
 }
 INDICATOR_UNITS = {
     "churn_intent_calls": "通电话提到离网",
     "competitor_mentions": "次提到竞品",
     "complaint_calls": "通电话投诉",
     "transfers": "次转接",
+    "contacts_churned": "位联系人已离网",
 }
 RISK_PART = re.compile(r"^\s*(?P<name>[\w]+)\s+(?P<points>[+-]\d+(?:\.\d+)?)\s*(?:\((?P<detail>.*)\))?\s*$")
 CONDITION = re.compile(r"(?P<ind>\w+)=(?P<value>-?[\d.]+)")

@@ -86,6 +86,10 @@ def _print_models(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if not any(report["summary"].values()):
+        typer.echo("no usable cross-validation fold (not enough history): the model is fitted but not judged")
+        _print_skipped(report)
+        return
     title = f"cutoff {report['cutoff']}, horizon {report['horizon_days']} d, mean over usable folds"
     table = Table(title=title)
     for header in (
@@ -114,6 +118,10 @@ def _print_models(report: dict) -> None:
         )
         table.add_row(kind, *(f"{v:.3f}" for v in cells))
     Console().print(table)
+    _print_skipped(report)
+
+
+def _print_skipped(report: dict) -> None:
     for fold in report["folds"]:
         if "skipped" in fold:
             typer.echo(f"fold {fold['fold']} skipped: {fold['skipped']}")

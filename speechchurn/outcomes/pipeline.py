@@ -22,6 +22,8 @@ from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
 
+STORE_NAME = "speechchurn.db"  # the analysed OUT_DIR's result store (batch/store.py)
+
 TIERINGS = ("rules", "cluster")
 CLUSTER_REPORT_JSON = "cluster_report.json"
 MODEL_REPORT_JSON = "model_report.json"
@@ -129,7 +131,9 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
     callers = add_outcome_columns(aggregate_callers(calls, as_of, roster), calls, as_of, options)
     graded = grade_callers(callers, rules)
-    if options.calls_csv is None:  # reviewers' tier overrides live in the analysed OUT_DIR
+    if (
+        options.calls_csv is None and (out_dir / STORE_NAME).is_file()
+    ):  # reviewers' overrides (analysed OUT_DIR)
         from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides
 
         graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))

@@ -133,6 +133,7 @@ def _calibration_figure(fold: dict):
 def _rate_bars(groups: list[tuple[str, dict]], title: str):
     import plotly.graph_objects as go
 
+    groups = [(name, g) for name, g in groups if g.get("rate") is not None]  # an empty group has no rate
     y = [100 * g["rate"] for _, g in groups]
     plus = [100 * (g["high"] - g["rate"]) for _, g in groups]
     minus = [100 * (g["rate"] - g["low"]) for _, g in groups]

@@ -215,7 +215,8 @@ def grouped_importance(model, X: np.ndarray, y: np.ndarray, groups: dict[str, li
 def _choose(summary: dict, options: TrainOptions, kinds) -> str:
     if options.model_kind:
         return options.model_kind
-    scored = {k: summary[k]["roc_auc"] for k in kinds if k in summary and not np.isnan(summary[k]["roc_auc"])}
+    aucs = {k: summary.get(k, {}).get("roc_auc", float("nan")) for k in kinds}
+    scored = {k: v for k, v in aucs.items() if not np.isnan(v)}
     return max(scored, key=scored.get) if scored else "logistic"
 
 
