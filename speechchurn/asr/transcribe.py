@@ -21,6 +21,7 @@ import numpy as np
 from speechchurn.asr.hallucinations import KNOWN_HALLUCINATIONS  # noqa: F401  (re-exported)
 from speechchurn.asr.hallucinations import PUNCT_RE as _PUNCT_RE
 from speechchurn.asr.hallucinations import matches_known_phrase as _matches_known_phrase
+from speechchurn.asr.loops import guard_text
 from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
 from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
 from speechchurn.errors import ModelNotFoundError, TranscriptionError
@@ -61,14 +62,14 @@ class TranscribeOptions:
     vad: bool = True
     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
     vad_options: VadOptions = VadOptions()
-    # Text the decoder sees as preceding context: a plain Mandarin sentence steers Whisper to
-    # simplified Chinese with punctuation; measured on the tune splits (docs/benchmarks.md, accuracy)
-    initial_prompt: str | None = MANDARIN_PROMPT
+    # Text the decoder sees as preceding context. MANDARIN_PROMPT (the peer's) was measured on the
+    # tune splits with no_speech_threshold=None: it looped and echoed itself on real telephone
+    # speech (docs/benchmarks.md, accuracy), so the default stays without a prompt.
+    initial_prompt: str | None = None
     hotwords: str | None = None  # faster-whisper only: terms offered to the decoder as a prefix prompt
     patience: float = 1.0  # beam search patience (> 1 keeps searching longer)
-    # Whisper's own "this window is silent" skip dropped real short turns (谢谢，辛苦了。) that the VAD
-    # had already found; the VAD gates silence, so the skip is off (0.6 with -1.0 logprob: Whisper's)
-    no_speech_threshold: float | None = None
+    # Whisper's own "this window is silent" skip (0.6 with -1.0 logprob); None leaves gating to the VAD
+    no_speech_threshold: float | None = 0.6
     log_prob_threshold: float | None = -1.0  # ...only when its average log-probability is below this
     repetition_penalty: float = 1.0  # faster-whisper only: > 1 discourages repeated tokens
     no_repeat_ngram_size: int = 0  # faster-whisper only: forbid repeating n-grams of this size (0: off)
@@ -372,7 +373,7 @@ def _to_segment(raw: RawSegment, role: str, start: float, end: float, text: str)
         role=role,
         start=round(float(start), 2),
         end=round(float(max(end, start)), 2),
-        text=to_simplified(text.strip()),
+        text=guard_text(to_simplified(text.strip()), MANDARIN_PROMPT),
         avg_logprob=round(raw.avg_logprob, 4),
         no_speech_prob=round(raw.no_speech_prob, 4),
     )
