@@ -178,11 +178,8 @@ def previous_options():
 
 
 # Fields added after bd19c7e, set to what bd19c7e did (ignored when a field does not exist).
-PREVIOUS_EXTRA = {
-    "packing": "channel",
-    "initial_prompt": None,
-    "hotwords": None,
-    "no_speech_threshold": 0.6,
+PREVIOUS_EXTRA = {"packing": "channel", "initial_prompt": None, "hotwords": None, "no_speech_threshold": 0.6}
+PREVIOUS_EXTRA |= {
     "log_prob_threshold": -1.0,
     "patience": 1.0,
     "beam_size": 5,
@@ -406,15 +403,15 @@ def uptime_load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _json_or_text(value: str):
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def parse_overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    return {key: _json_or_text(value) for key, _, value in (pair.partition("=") for pair in pairs)}
 
 
 def spread(items: list[Item], n: int) -> list[Item]:
@@ -473,15 +470,30 @@ def main() -> None:
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--section", default="accuracy", help="docs/benchmarks.md section to write")
+    parser.add_argument("--title", default="", help="section title instead of the default")
+    parser.add_argument("--label", default="", help="column name for the speechchurn system (with --opt)")
+    parser.add_argument("--note", default="", help="paragraph appended to the section")
     args = parser.parse_args()
     started, load_start = time.perf_counter(), uptime_load()
     scores, settings = run(args)
     text = render(
         scores, settings, args.systems.split(","), (load_start, uptime_load()), time.perf_counter() - started
     )
+    text = relabel(text, args)
     print(text)
     if not args.no_write:
-        print(f"written to {write_section('accuracy', text)}", file=sys.stderr)
+        print(f"written to {write_section(args.section, text)}", file=sys.stderr)
+
+
+def relabel(text: str, args: argparse.Namespace) -> str:
+    """Section title, the name of the tuned column (e.g. a rejected candidate) and a closing note."""
+    if args.title:
+        text = text.replace("## Accuracy on audio we did not tune on", f"## {args.title}", 1)
+    if args.label:
+        for pattern in ("CER speechchurn", "recall speechchurn", "RTF speechchurn", "`speechchurn`"):
+            text = text.replace(pattern, pattern.replace("speechchurn", args.label))
+    return text + (f"\n{args.note}\n" if args.note else "")
 
 
 if __name__ == "__main__":
