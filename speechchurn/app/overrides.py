@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from speechchurn.app.marks import HitKey, connect, tier_overrides, wrong_hit_keys
+from speechchurn.app.marks import STORE_NAME, HitKey, connect, tier_overrides, wrong_hit_keys
 
 log = logging.getLogger("speechchurn")
 
@@ -19,6 +19,9 @@ AGENT_ROLE = "agent"
 
 
 def load_tier_overrides(out_dir: Path) -> dict[str, dict]:
+    """Reviewers' tier overrides by caller; none when OUT_DIR has no store (grading from a calls CSV)."""
+    if not (Path(out_dir) / STORE_NAME).is_file():
+        return {}
     db = connect(out_dir)
     try:
         return tier_overrides(db)
