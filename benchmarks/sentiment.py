@@ -35,10 +35,15 @@ SPEARMAN_SAMPLE = 200  # dialogues per split for the rank correlation (scoring a
 
 
 def _scores(text: str) -> tuple[float, float]:
-    """(stock, callcenter) scores of one utterance."""
-    from speechchurn.text.sentiment import SCORER_STOCK
-
-    return sentiment.score_text(text, SCORER_STOCK), sentiment.score_text(text)
+    """(stock, callcenter) scores of one utterance from one segmentation (what score_text computes)."""
+    if not text.strip():
+        return sentiment.NEUTRAL_SCORE, sentiment.NEUTRAL_SCORE
+    words = sentiment._segment(text)
+    stock = sentiment._stock_score(text, words)
+    probs = sentiment.class_probabilities(sentiment.load_model(), sentiment.features(text, None, words))
+    return stock, sentiment._shifted(
+        min(1.0, max(0.0, sentiment.blend(probs, stock))), sentiment.cue_shift(text)
+    )
 
 
 def helpdesk_split(split: str) -> dict:
