@@ -264,16 +264,23 @@ def table(rows: list[Measure]) -> str:
     return "\n".join(lines)
 
 
+def _flags(args: argparse.Namespace) -> str:
+    flags = " --quick" if args.quick else ""
+    flags += f" --limit {args.limit}" if args.limit else ""
+    flags += f" --sets {args.sets}" if args.sets != ",".join(SETS) else ""
+    return flags + (f" --systems {args.systems}" if args.systems != ",".join(SYSTEMS) else "")
+
+
 def render(rows: list[Measure], args: argparse.Namespace, elapsed_s: float) -> str:
     return (
         "## Throughput (benchmarks/throughput.py)\n\n"
-        f"`python benchmarks/throughput.py{' --quick' if args.quick else ''}` took {elapsed_s / 60:.0f} min. "
+        f"`python benchmarks/throughput.py{_flags(args)}` took {elapsed_s / 60:.0f} min. "
         "Wall time is process start to exit (model load, and for speechchurn keywords, sentiment, "
         "acoustics, grading and the report, included); `peer` is the plain faster-whisper script "
         "(ASR only, one process), `previous` is `speechchurn analyze` of commit bd19c7e, `new` of this "
         "tree (both with their default workers, one per core), `rerun` the same `new` command again on "
         "its output folder. CER on the held-out items of benchmarks/splits (scored as in "
-        "benchmarks/accuracy.py); `short_clips` are 100 telephone-band realspeech clips. The load "
+        "benchmarks/accuracy.py); `short_clips` are (up to) 100 telephone-band realspeech clips. The load "
         "average is the machine's 1-minute load when each run started: with other work on the 2 cores "
         "the absolute speeds are low, the ratios in one run are what compares.\n\n" + table(rows) + "\n"
     )
