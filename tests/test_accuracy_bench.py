@@ -84,6 +84,7 @@ def test_tiny_slice_runs_real_weights_against_the_peer(base_ct2, tmp_path, monke
         sets="realspeech_tel",
         splits="held-out",
         limit=2,
+        limits="",
         shared=SHARED,
         systems="speechchurn,peer",
         opt=[],
