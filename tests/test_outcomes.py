@@ -273,3 +273,21 @@ def test_contacted_vs_not_and_before_after():
     )  # e and a, between Jan 1 and Apr 1
     assert (split["after"]["churned"], split["after"]["total"]) == (1, 3)
     assert not math.isnan(split["difference_after_minus_before"]["low"])
+
+
+def test_report_model_section_from_model_report(trained, tmp_path):
+    from speechchurn.outcomes.report_section import model_section
+    from speechchurn.outcomes.train import write_report_json
+
+    _, _, result = trained
+    assert model_section(tmp_path) is None  # nothing to show without the json files
+    write_report_json(result.report, tmp_path / "model_report.json")
+    section = model_section(tmp_path)
+    assert [row["model"].split()[0] for row in section["summary"]] == [
+        "现行规则",
+        "逻辑回归",
+        "决策树",
+        "梯度提升",
+    ]
+    assert len(section["charts"]) == 4  # ROC, lift, calibration, feature importance
+    assert all('class="plotly-graph-div"' in chart for chart in section["charts"])

@@ -18,7 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):
     folder = tmp_path_factory.mktemp("population")
-    churn_population.write(churn_population.generate(3_000, seed=5), folder)
+    churn_population.write(churn_population.generate(1_500, seed=5), folder)
     return folder
 
 
@@ -88,3 +88,36 @@ def test_retention_reports_rates_and_writes_json(population, tmp_path):
     report = json.loads((tmp_path / "retention.json").read_text(encoding="utf-8"))
     assert report["contacted_vs_not"]["contacted"]["total"] == 200
     assert "contacted minus not contacted" in result.output and "after minus before" in result.output
+
+
+def test_grade_from_cdr_with_model_network_and_clusters(population, trained, tmp_path):
+    model_dir, _ = trained
+    out = tmp_path / "graded"  # created by grade --calls
+    args = [
+        "grade", str(out), "--calls", str(population / "calls.csv"),
+        "--model", str(model_dir / "model.joblib"), "--network", str(population / "edges.csv"),
+        "--outcomes", str(population / "outcomes.csv"), "--tiering", "cluster", "-q",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    callers = pd.read_csv(out / "callers.csv", dtype={"caller": str}, encoding="utf-8-sig")
+    for column in ("churn_prob", "churn_rank", "model_reason", "contacts_churned_share", "behaviour_break"):
+        assert column in callers.columns
+    assert set(callers["tier"]) <= {"VIP-like", "ordinary", "silent-like", "at-risk"}
+    assert {"VIP", "ordinary", "silent"} >= set(callers["rule_tier"])
+    assert (out / "calls.csv").is_file() and (out / "cluster_report.json").is_file()
+    report = runner.invoke(app, ["report", str(out)])  # CDR-only folder, with the model section
+    assert report.exit_code == 0, report.output
+    assert 'id="model"' in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_grade_without_out_dir_or_calls_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["grade", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "--calls" in result.output
+
+
+def test_grade_rejects_unknown_tiering(population, tmp_path):
+    args = ["grade", str(tmp_path), "--calls", str(population / "calls.csv"), "--tiering", "magic"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from speechchurn.cli import console
+from speechchurn.cli import outcome_options as oc
 from speechchurn.cli.options import (
     DEFAULT_ENGINE,
     EXIT_ERROR,
@@ -155,7 +156,10 @@ def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None):
 
 @app.command()
 def grade(
-    out_dir: ExistingDir,
+    out_dir: Annotated[
+        Path,
+        typer.Argument(file_okay=False, resolve_path=True, help="Analysed OUT_DIR (created with --calls)."),
+    ],
     rules: Rules = None,
     as_of: AsOf = None,
     customers: Customers = None,
@@ -165,19 +169,30 @@ def grade(
     ] = False,
     redact: Redact = False,
     hash_callers: HashCallers = None,
+    calls: oc.CallsCsv = None,
+    model: oc.Model = None,
+    tiering: oc.Tiering = "rules",
+    network: oc.Network = None,
+    outcomes: oc.OutcomesCsv = None,
     quiet: Quiet = False,
 ) -> None:
-    """Re-grade customers from the stored per-call features (no transcription)."""
+    """Re-grade customers from the stored per-call features (no transcription), or from --calls."""
     setup_logging(quiet=quiet)
     from speechchurn.batch.pipeline import GradeOptions
     from speechchurn.batch.pipeline import grade as run
+    from speechchurn.outcomes.pipeline import grade_outcomes
     from speechchurn.privacy import GRADE_TABLES, protect_outputs
 
+    if calls is None and not out_dir.is_dir():
+        raise fail(
+            f"{out_dir}: not an analysed OUT_DIR (give --calls calls.csv to grade without audio)", EXIT_USAGE
+        )
     options = GradeOptions(
         rules=rules, as_of=as_of, customers=customers, timezone=timezone, skip_wrong_hits=skip_wrong_hits
     )
+    extra = oc.outcome_options(calls, model, tiering, network, outcomes)  # speechchurn/outcomes (#15)
     with library_errors():
-        graded = run(out_dir, options)
+        graded = grade_outcomes(out_dir, options, extra) if extra.active else run(out_dir, options)
         protector = protect_outputs(out_dir, _privacy(redact, hash_callers), GRADE_TABLES)
         graded = protector.frame(graded)
     if not quiet:
