@@ -62,6 +62,14 @@ def test_planted_breaks_are_found_with_reasons():
     assert "外呼接通率" in figures.loc["unanswered", "break_reason"]
 
 
+def test_no_call_in_either_window_means_no_break():
+    from speechchurn.customers.aggregate import aggregate_callers
+
+    later = AS_OF + pd.Timedelta(days=400)
+    callers = add_breaks(aggregate_callers(_planted(), later), _planted(), later)
+    assert (callers["behaviour_break"] == 0).all() and (callers["break_reason"] == "").all()
+
+
 def test_break_windows_are_configurable():
     short = break_figures(_planted(), AS_OF, BreakOptions(recent_days=10, baseline_days=20))
     assert "quiet" not in short.index  # no call of "quiet" in the last 30 days at all

@@ -122,6 +122,10 @@ def break_figures(calls: pd.DataFrame, as_of: pd.Timestamp, options: BreakOption
 
 def _flag(frame: pd.DataFrame, options: BreakOptions) -> pd.DataFrame:
     """behaviour_break and a Chinese break_reason naming each crossed threshold with its figures."""
+    if frame.empty:  # nobody called in either window
+        return frame.assign(
+            behaviour_break=np.zeros(0, dtype=np.int64), break_reason=np.zeros(0, dtype=object)
+        )
     active = frame["calls_baseline"] >= options.active_min_calls
     n_r, n_b = frame["calls_recent"].astype(int).astype(str), frame["calls_baseline"].astype(int).astype(str)
     windows = f"（近{options.recent_days}天 " + n_r + f" 次 / 前{options.baseline_days}天 " + n_b + " 次）"
