@@ -25,7 +25,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dask_cluster(folder: Path, workers: int = 2, env: dict | None = None) -> Iterator[str]:
+def dask_cluster(
+    folder: Path, workers: int = 2, env: dict | None = None, nanny: bool = True
+) -> Iterator[str]:
     """Yield the scheduler address; `env` is added to every process (e.g. SPEECHCHURN_HOME)."""
     from distributed import Client
 
@@ -55,6 +57,7 @@ def dask_cluster(folder: Path, workers: int = 2, env: dict | None = None) -> Ite
             "127.0.0.1",
             "--local-directory",
             str(folder / f"worker{i}"),
+            *([] if nanny else ["--no-nanny"]),  # a nanny sets OMP_NUM_THREADS=1 in its worker
         ]
         for i in range(workers)
     ]
