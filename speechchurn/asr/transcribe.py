@@ -73,7 +73,9 @@ class TranscribeOptions:
     log_prob_threshold: float | None = -1.0  # ...only when its average log-probability is below this
     repetition_penalty: float = 1.0  # faster-whisper only: > 1 discourages repeated tokens
     no_repeat_ngram_size: int = 0  # faster-whisper only: forbid repeating n-grams of this size (0: off)
-    packing: str = PACK_CALL  # call: both channels share 30 s windows; channel: each channel alone
+    # channel: each channel decoded alone (default); call: both channels share 30 s windows (half the encoder
+    # passes, but worse CER on audio_samples and the randomised synthetic set: docs/benchmarks.md)
+    packing: str = PACK_CHANNEL
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:

@@ -32,6 +32,7 @@ from speechchurn.cli.options import (
     HashCallers,
     Lexicons,
     Manifest,
+    Packing,
     Quiet,
     Redact,
     Rules,
@@ -82,6 +83,7 @@ def analyze(
     ] = "int8",
     threads: Annotated[int, typer.Option(min=0, help="CPU threads per worker (0 = auto).")] = 0,
     vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Gate Whisper with Silero VAD.")] = True,
+    packing: Packing = "channel",
     channels: Channels = "agent,customer",
     channel_select: ChannelSelect = None,
     filename_pattern: Annotated[
@@ -118,7 +120,9 @@ def analyze(
     from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions
     from speechchurn.call.audio import AudioOptions, parse_channel_roles
 
-    transcribe = TranscribeOptions(engine, model, language, beam_size, compute_type, threads, vad)
+    transcribe = TranscribeOptions(
+        engine, model, language, beam_size, compute_type, threads, vad, packing=packing
+    )
     audio = AudioOptions(parse_channel_roles(channels), channel_select=channel_select_pair(channel_select))
     options = AnalyzeOptions(
         transcribe=transcribe,
@@ -185,7 +189,9 @@ def grade(
 
     if calls is None and not out_dir.is_dir():
         raise fail(
-            f"{out_dir}: not an analysed OUT_DIR (give --calls calls.csv to grade without audio)", EXIT_USAGE
+            f"{out_dir}: folder does not exist; give an analysed OUT_DIR, or --calls calls.csv to grade "
+            "without audio",
+            EXIT_USAGE,
         )
     options = GradeOptions(
         rules=rules, as_of=as_of, customers=customers, timezone=timezone, skip_wrong_hits=skip_wrong_hits

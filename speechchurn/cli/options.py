@@ -126,6 +126,14 @@ def parse_executor(value: str) -> str:
     return value
 
 
+def parse_packing(value: str) -> str:
+    from speechchurn.asr.transcribe import PACKINGS
+
+    if value not in PACKINGS:
+        raise typer.BadParameter(f"--packing must be one of {', '.join(PACKINGS)}, got {value!r}")
+    return value
+
+
 def parse_channels(value: str) -> str:
     from speechchurn.call.audio import parse_channel_roles
 
@@ -195,6 +203,14 @@ Lexicons = Annotated[
 ]
 Engine = Annotated[str, typer.Option(parser=parse_engine, help=f"{' or '.join(ENGINES)}.")]
 Executor = Annotated[str, typer.Option(parser=parse_executor, help="local or dask.")]
+Packing = Annotated[
+    str,
+    typer.Option(
+        parser=parse_packing,
+        help="channel: decode each channel alone; call: both channels share 30 s decoder windows "
+        "(half the encoder passes, less accurate on some audio: docs/benchmarks.md).",
+    ),
+]
 Channels = Annotated[str, typer.Option(parser=parse_channels, help="Stereo channel roles, left,right.")]
 ChannelSelect = Annotated[
     str | None,
