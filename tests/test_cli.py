@@ -9,8 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from speechchurn.cli import main as cli
 from speechchurn.cli import app
+from speechchurn.cli import main as cli
 
 runner = CliRunner()
 
