@@ -6,13 +6,14 @@ Writes OUT_DIR/calls.csv, outcomes.csv and edges.csv (the inputs of `speechchurn
 Churn mechanics (all vectorised numpy; every customer calls at a personal Poisson rate, gamma
 distributed across customers; nobody calls after leaving):
 
-* complaints: complaint-driven leavers call more (``WINDOW_EXTRA_CALLS``) and complain in ``COMPLAINT_P_WINDOW`` of their calls during the
-  ``SIGNAL_DAYS`` before leaving (vs ``COMPLAINT_P`` for everyone) with lower sentiment, and sometimes
+* complaints: complaint-driven leavers call more (``WINDOW_EXTRA_CALLS``) and complain in
+  ``COMPLAINT_P_WINDOW`` of their calls during the ``SIGNAL_DAYS`` before leaving (vs ``COMPLAINT_P``
+  for everyone) with lower sentiment, and sometimes
   say they want to leave (``INTENT_P_WINDOW``);
 * competitor mentions: competitor-driven leavers name a competitor in ``COMPETITOR_P_WINDOW`` of
   their calls in the same window (and call more too);
-* behaviour breaks: break-driven leavers (active callers, ``BREAK_RATE_FACTOR``) drop ``QUIET_DROP`` of their calls in the ``QUIET_DAYS``
-  before leaving and answer fewer outbound calls;
+* behaviour breaks: break-driven leavers (active callers, ``BREAK_RATE_FACTOR``) drop ``QUIET_DROP``
+  of their calls in the ``QUIET_DAYS`` before leaving and answer fewer outbound calls;
 * network contagion: a contact of a leaver leaves with probability ``CONTAGION_P`` about
   ``CONTAGION_DELAY_DAYS`` (exponential) later, with no speech signal at all (one wave);
 * noise: leavers with no signal (``P_NOISE``), customers who complain all the time but stay
