@@ -9,6 +9,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "audio_samples"
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and load figures of the browser tests (git-ignored)
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium; Playwright never downloads a browser here
+CHROMIUM_ARGS = [  # headless on a machine with no network: no background connections
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}  # px
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import ARTIFACTS, CHROMIUM, SAMPLES, VIEWPORT
+from conftest import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from desk_support import analyze_samples
 from typer.testing import CliRunner
 
@@ -20,21 +20,7 @@ from benchmarks.serve_load import running_desk
 from speechchurn import outputs
 from speechchurn.cli import app as cli_app
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-VIEWPORT = {"width": 1400, "height": 900}  # px
+CHROMIUM_ARGS = [*BASE_CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 TIMEOUT_MS = 30_000  # ms for page loads and waits
 POLL_MS = 100  # ms between checks of a waited-for condition
 HEAVY_CALLER = "13998765402"

@@ -11,25 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from test_report import HEAVY_CALLER, HEAVY_SENTENCE, write_sample_batch
 
 from speechchurn.report.data import customer_anchor
 from speechchurn.report.html import write_report
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1400, "height": 900}  # px
 LOAD_TIMEOUT_MS = 30_000  # ms, page load and element waits
 MIN_OVERVIEW_CHARTS = 6  # plotly charts on the overview page
 
