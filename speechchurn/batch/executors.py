@@ -2,7 +2,7 @@
 
 Every executor maps a job function (default `worker.run_job`) over `FileJob`s and yields each
 `CallRecord` / `Failure` as soon as it is ready. Only the caller writes to the store. The batch's
-lexicon is handed in once and passed to every job (scattered once to Dask workers).
+lexicon is loaded once and passed to every job (inside each Dask task: a few KB).
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ class DaskExecutor:
         """Keep a bounded window of jobs in flight so the client never holds every file's bytes."""
         from dask.distributed import as_completed
 
-        # the client's lexicon is sent once, so a --lexicons folder need not exist on the workers
-        lexicon = client.scatter(lexicon, broadcast=True)
+        # The lexicon (a few KB) travels inside every task, so a --lexicons folder need not exist on the
+        # workers. Not `client.scatter`: scattered data cannot be recomputed, so once the workers that
+        # held it died (a poisoned file kills one per try) every waiting file was cancelled with it.
         deaths = _scheduler_deaths_per_task(client)
         pending = iter(jobs)
         by_key: dict[str, FileJob] = {}
