@@ -167,3 +167,19 @@ def test_cli_grade_keeps_outputs_protected(raw_out):
         text = (raw_out / name).read_text(encoding="utf-8-sig")
         assert "13812345601" not in text and not any(secret in text for secret in SECRETS), name
     assert hash_caller("13812345601", SALT) in (raw_out / "callers.csv").read_text(encoding="utf-8-sig")
+
+
+def test_cli_review_redact(raw_out):
+    from typer.testing import CliRunner
+
+    from speechchurn.cli import app
+
+    def review(*flags: str) -> tuple[str, str]:
+        result = CliRunner().invoke(app, ["review", str(raw_out), *flags])
+        assert result.exit_code == 0, result.output
+        return (raw_out / "review.csv").read_text(encoding="utf-8-sig"), result.output
+
+    plain, _ = review()
+    assert any(secret in plain for secret in SECRETS)  # the quotes do carry personal data
+    for text in review("--redact"):
+        assert not any(secret in text for secret in SECRETS)

@@ -210,12 +210,15 @@ def grade(
 def review(
     out_dir: ExistingDir,
     top: Annotated[int, typer.Option(min=1, help="How many customers to list.")] = 20,
+    redact: Redact = False,
+    hash_callers: HashCallers = None,
 ) -> None:
     """Show the supervisor's review queue (complaint-heavy and high-risk customers) and write review.csv."""
     setup_logging()
     from speechchurn import outputs
     from speechchurn.batch.pipeline import load_evidence
     from speechchurn.customers.review import build_review_queue
+    from speechchurn.privacy import protect_outputs
 
     callers_csv = out_dir / outputs.CALLERS_CSV
     if not callers_csv.is_file():
@@ -224,7 +227,9 @@ def review(
         )
     with library_errors():
         queue = build_review_queue(outputs.read_csv(callers_csv), load_evidence(out_dir), top=top)
-    outputs.write_csv(queue, out_dir / outputs.REVIEW_CSV)
+        outputs.write_csv(queue, out_dir / outputs.REVIEW_CSV)
+        protector = protect_outputs(out_dir, _privacy(redact, hash_callers), (outputs.REVIEW_CSV,))
+        queue = protector.frame(queue)
     console.print_review(queue)
     typer.echo(f"{len(queue)} customers in the review queue -> {out_dir / outputs.REVIEW_CSV}")
 
