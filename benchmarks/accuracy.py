@@ -383,7 +383,7 @@ def table(scores: dict[str, dict], systems: list[str]) -> str:
 def render(
     scores: dict, settings: dict[str, str], systems: list[str], load: tuple[str, str], wall_s: float
 ) -> str:
-    settings_lines = "\n".join(f"- `{name}`: `{settings[name]}`" for name in systems)
+    settings_lines = "\n".join(_settings_line(name, settings, systems) for name in systems)
     return (
         "## Accuracy on audio we did not tune on\n\n"
         "`python benchmarks/accuracy.py` (see its docstring for the sets, systems and scoring). "
@@ -397,6 +397,14 @@ def render(
         f"Load (uptime) at start: {load[0]}; at end: {load[1]}. Other processes shared the 2 cores, so RTF "
         f"figures are upper bounds. Whole run {wall_s / 60:.1f} min.\n"
     )
+
+
+def _settings_line(name: str, settings: dict[str, str], systems: list[str]) -> str:
+    earlier = systems[: systems.index(name)]
+    twin = next((other for other in earlier if settings[other] == settings[name]), None)
+    if twin is not None:
+        return f"- `{name}`: the same settings as `{twin}` (its transcripts are reused, not decoded again)"
+    return f"- `{name}`: `{settings[name]}`"
 
 
 def uptime_load() -> str:
@@ -438,6 +446,11 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
     for system in args.systems.split(","):
         runner = make_runner(system, parse_overrides(args.opt))
         settings[system] = runner.settings
+        twin = next((name for name in scores if settings[name] == runner.settings), None)
+        if twin is not None:  # same decoding settings, same code: the same transcripts, not decoded twice
+            scores[system] = scores[twin]
+            print(f"{system}: the same settings as {twin}; its scores are reused", file=sys.stderr)
+            continue
         scores[system] = score(items, run_system(runner, items, args.cache))
         for key, s in sorted(scores[system].items()):
             print(

@@ -99,3 +99,24 @@ def test_tiny_slice_runs_real_weights_against_the_peer(base_ct2, tmp_path, monke
     assert ours.chars > 20 and ours.cer < 0.5 and peer.cer < 0.5
     text = accuracy.render(scores, settings, ["speechchurn", "peer"], ("0", "0"), 1.0)
     assert "| realspeech_tel | held-out | 2 |" in text and "CER speechchurn / peer" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("speechchurn", '- `speechchurn`: `{"beam_size": 5}`'),
+        (
+            "previous",
+            "- `previous`: the same settings as `speechchurn` "
+            "(its transcripts are reused, not decoded again)",
+        ),
+        ("peer", "- `peer`: `WhisperModel base`"),
+    ],
+)
+def test_a_system_with_the_same_settings_is_named_not_repeated(name, expected):
+    settings = {
+        "speechchurn": '{"beam_size": 5}',
+        "previous": '{"beam_size": 5}',
+        "peer": "WhisperModel base",
+    }
+    assert accuracy._settings_line(name, settings, ["speechchurn", "previous", "peer"]) == expected
