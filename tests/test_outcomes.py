@@ -299,3 +299,34 @@ def test_report_model_section_from_model_report(trained, tmp_path):
     ]
     assert len(section["charts"]) == 4  # ROC, lift, calibration, feature importance
     assert all('class="plotly-graph-div"' in chart for chart in section["charts"])
+
+
+def _outcome_inputs():
+    from speechchurn.outcomes.calls_input import load_calls_csv
+    from speechchurn.outcomes.features import load_outcomes
+    from speechchurn.outcomes.network import load_edges
+
+    return [
+        (
+            "calls file",
+            load_calls_csv,
+            "caller,started_at,duration_s,note\n13812345601,2026-11-01 10:00,60,投诉\n",
+        ),
+        ("outcomes file", load_outcomes, "caller,churned,churn_date,note\n13812345601,0,,销户\n"),
+        ("edges file", load_edges, "a,b,calls,note\n13812345601,13998765402,3,亲友\n"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["calls", "outcomes", "edges"])
+def test_outcome_inputs_read_excel_encodings_and_name_the_file_when_they_cannot(index, tmp_path):
+    kind, load, text = _outcome_inputs()[index]
+    for encoding in ("utf-8-sig", "gbk"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        assert len(load(path)) == 1, encoding
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81\x30" * 40)
+    with pytest.raises(ManifestError, match=f"binary.csv: {kind} is neither UTF-8 nor GBK"):
+        load(binary)
+    with pytest.raises(ManifestError, match=f"missing.csv: cannot read {kind}"):
+        load(tmp_path / "missing.csv")

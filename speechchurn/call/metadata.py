@@ -276,7 +276,7 @@ def load_manifest(path: str | os.PathLike, tz: str | ZoneInfo | None = DEFAULT_T
     """
     manifest_path = Path(path)
     zone = get_tz(tz)
-    text = _read_manifest_text(manifest_path)
+    text = read_table_text(manifest_path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -292,18 +292,19 @@ def load_manifest(path: str | os.PathLike, tz: str | ZoneInfo | None = DEFAULT_T
     return manifest
 
 
-def _read_manifest_text(path: Path) -> str:
+def read_table_text(path: Path, kind: str = "manifest") -> str:
+    """A CSV as Excel saves it (UTF-8, UTF-8 BOM or GBK/GB18030) as text; `kind` names it in errors."""
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ManifestError(f"{path}: cannot read manifest: {e.strerror or e}") from e
+        raise ManifestError(f"{path}: cannot read {kind}: {e.strerror or e}") from e
     for encoding in MANIFEST_ENCODINGS:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise ManifestError(
-        f"{path}: manifest is neither UTF-8 nor GBK/GB18030 text; save it as 'CSV UTF-8' from Excel"
+        f"{path}: {kind} is neither UTF-8 nor GBK/GB18030 text; save it as 'CSV UTF-8' from Excel"
     )
 
 

@@ -22,20 +22,6 @@ log = logging.getLogger("speechchurn")
 
 REQUIRED_CALL_COLUMNS = ("caller", "started_at", "duration_s")
 NUMERIC_CALL_COLUMNS = ("duration_s", "transfers", "non_talk_s", "sentiment_mean", "sentiment_min")
-CALLS_ENCODINGS = ("utf-8-sig", "gb18030")  # tried in order (Excel on Chinese Windows writes GBK)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ManifestError(f"{path}: cannot read calls file ({e.strerror})") from e
-    for encoding in CALLS_ENCODINGS:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ManifestError(f"{path}: not UTF-8 or GBK text")
 
 
 def _normalise_callers(values: pd.Series) -> np.ndarray:
@@ -108,9 +94,12 @@ def prepare_calls(
 
 def load_calls_csv(path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
     """Read a calls.csv / CDR export (UTF-8, UTF-8 BOM or GBK) into a typed calls table."""
+    from speechchurn.call.metadata import read_table_text
+
     path = Path(path)
     try:
-        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype={"caller": str}, low_memory=False)
+        text = read_table_text(path, "calls file")
+        frame = pd.read_csv(io.StringIO(text), dtype={"caller": str}, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable calls CSV ({e})") from e
     return prepare_calls(frame, timezone, source=str(path))

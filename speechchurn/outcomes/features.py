@@ -94,11 +94,12 @@ def build_features(
 
 def load_outcomes(path: Path | str) -> pd.DataFrame:
     """OUTCOMES.csv: caller, churned (0/1), churn_date (YYYY-MM-DD; required when churned is 1)."""
-    from speechchurn.outcomes.calls_input import _normalise_callers, _read_text
+    from speechchurn.call.metadata import read_table_text
+    from speechchurn.outcomes.calls_input import _normalise_callers
 
     path = Path(path)
     try:
-        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(read_table_text(path, "outcomes file")), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable outcomes CSV ({e})") from e
     frame = frame.rename(columns=lambda c: str(c).strip())

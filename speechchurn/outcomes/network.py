@@ -41,11 +41,12 @@ class CallGraph:
 
 def load_edges(path: Path | str) -> pd.DataFrame:
     """Read edges.csv: a, b[, calls]; phones normalised like call metadata."""
-    from speechchurn.outcomes.calls_input import _normalise_callers, _read_text
+    from speechchurn.call.metadata import read_table_text
+    from speechchurn.outcomes.calls_input import _normalise_callers
 
     path = Path(path)
     try:
-        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype={"a": str, "b": str})
+        frame = pd.read_csv(io.StringIO(read_table_text(path, "edges file")), dtype={"a": str, "b": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable edges CSV ({e})") from e
     frame = frame.rename(columns=lambda c: str(c).strip())

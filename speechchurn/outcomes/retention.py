@@ -63,10 +63,11 @@ def newcombe_difference(a: Rate, b: Rate) -> dict:
 
 
 def _callers(path: Path) -> set[str]:
-    from speechchurn.outcomes.calls_input import _normalise_callers, _read_text
+    from speechchurn.call.metadata import read_table_text
+    from speechchurn.outcomes.calls_input import _normalise_callers
 
     try:
-        frame = pd.read_csv(io.StringIO(_read_text(path)), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(read_table_text(path, "CSV")), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable CSV ({e})") from e
     frame = frame.rename(columns=lambda c: str(c).strip())
