@@ -49,10 +49,6 @@ from speechchurn.vocab import DEFAULT_TIMEZONE
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "ExistingDir", "app"]
 
-# kept for command modules written against the first layout (cli/serve.py)
-_fail = fail
-_setup_logging = setup_logging
-
 app = typer.Typer(
     help="Call-center speech analytics for customer churn: transcribe calls, grade customers, queue reviews.",
     no_args_is_help=True,

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from speechchurn.cli.main import EXIT_ERROR, EXIT_USAGE, ExistingDir, _fail, _setup_logging, app
-from speechchurn.errors import SpeechchurnError
+from speechchurn.cli.main import ExistingDir, app
+from speechchurn.cli.options import EXIT_USAGE, fail, library_errors, setup_logging
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -32,7 +32,7 @@ def _audio_root(out_dir: Path, audio_root: Path | None) -> Path:
     finally:
         db.close()
     if row is None or not Path(row[0]).is_dir():
-        raise _fail(f"{out_dir}: the recordings' folder is not known; pass --audio-root DIR", EXIT_USAGE)
+        raise fail(f"{out_dir}: the recordings' folder is not known; pass --audio-root DIR", EXIT_USAGE)
     return Path(row[0])
 
 
@@ -75,13 +75,14 @@ def serve(
     ] = None,
 ) -> None:
     """Open the supervisor's desk: review queue, customers, calls with playback, marking, search."""
-    _setup_logging(False, False)
+    setup_logging(False, False)
     import uvicorn
 
     from speechchurn.app.security import is_loopback, new_token
     from speechchurn.app.web import DeskConfig, create_app
 
-    root = _audio_root(out_dir, audio_root)
+    with library_errors():  # the store is opened to find the recordings
+        root = _audio_root(out_dir, audio_root)
     loopback = is_loopback(host)
     if not loopback and not token:
         token = new_token()
@@ -95,10 +96,8 @@ def serve(
         allowed_hosts=("127.0.0.1", "localhost", "::1") if loopback else None,
     )
     typer.echo("indexing transcripts ...")
-    try:
+    with library_errors():
         application = create_app(config)
-    except SpeechchurnError as e:
-        raise _fail(str(e), EXIT_ERROR) from e
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
     typer.echo(f"desk: {url}login?token={token}" if token else f"desk: {url}")
@@ -117,34 +116,23 @@ def marks_export(
 
     from speechchurn.app.marks import EXPORT_COLUMNS, connect, export_rows
 
-    try:
+    with library_errors():
         db = connect(out_dir)
         rows = export_rows(db)
         db.close()
-    except SpeechchurnError as e:
-        raise _fail(str(e), EXIT_ERROR) from e
     path = output or out_dir / MARKS_CSV
     _write_safe_csv(pd.DataFrame(rows, columns=list(EXPORT_COLUMNS)), path)
     typer.echo(f"{len(rows)} marks -> {path}")
 
 
 def _write_safe_csv(frame, path: Path) -> None:
-    """UTF-8-BOM CSV with spreadsheet formulas neutralised (reviewer notes are user input)."""
+    """UTF-8-BOM CSV; outputs.write_csv neutralises spreadsheet formulas (reviewer notes are user input).
+
+    Object dtype keeps numbers at full precision (write_csv's float format applies to float columns).
+    """
     from speechchurn import outputs
 
-    try:
-        from speechchurn.safety import neutralize_frame
-    except ImportError:  # before the shared helper lands
-        neutralize_frame = _neutralize_frame
-    # object dtype: pandas 3 infers a "str" dtype that a dtype == object check would pass over
-    outputs.write_csv(neutralize_frame(frame.astype(object)), path)
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralize_frame(frame):
-    return frame.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
+    outputs.write_csv(frame.astype(object), path)
 
 
 @app.command("lexicon-stats")
@@ -165,12 +153,10 @@ def lexicon_stats(
     from speechchurn.app.feedback import lexicon_diff, suggestions, term_stats
     from speechchurn.app.marks import connect
 
-    try:
+    with library_errors():
         db = connect(out_dir)
         stats = term_stats(db)
         db.close()
-    except SpeechchurnError as e:
-        raise _fail(str(e), EXIT_ERROR) from e
     table = pd.DataFrame(
         [(s.category, s.term, s.match, s.correct, s.wrong, s.precision) for s in stats],
         columns=["category", "term", "match", "correct", "wrong", "precision"],
