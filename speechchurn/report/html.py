@@ -152,17 +152,24 @@ def _cards(data: ReportData) -> list[dict]:
     ]
 
 
+def _grade_cells(rec: dict) -> dict:
+    """The customer's grade as the review queue and the customers table both show it."""
+    return {
+        "phone": text(rec.get("caller")),
+        "tier": label(TIER_LABELS, rec.get("tier")),
+        "score": fmt(rec.get("score"), 1),
+        "risk": text(rec.get("churn_risk")),
+        "risk_points": fmt(rec.get("risk_points"), 0),
+        "warning": text(rec.get("warning_level")),
+        "quadrant": text(rec.get("quadrant")),
+    }
+
+
 def _review_rows(data: ReportData) -> list[dict]:
     return [
         {
             "rank": text(rec.get("rank")),
-            "phone": text(rec.get("caller")),
-            "tier": label(TIER_LABELS, rec.get("tier")),
-            "score": fmt(rec.get("score"), 1),
-            "risk": text(rec.get("churn_risk")),
-            "risk_points": fmt(rec.get("risk_points"), 0),
-            "warning": text(rec.get("warning_level")),
-            "quadrant": text(rec.get("quadrant")),
+            **_grade_cells(rec),
             "reasons": [r.strip() for r in str(rec.get("risk_reason") or "").split(";") if r.strip()],
             "quotes": d.lines(rec.get("evidence")),
         }
@@ -172,13 +179,7 @@ def _review_rows(data: ReportData) -> list[dict]:
 
 def _customer_row(rec: dict, last: dict[str, str]) -> dict:
     return {
-        "phone": text(rec.get("caller")),
-        "tier": label(TIER_LABELS, rec.get("tier")),
-        "score": fmt(rec.get("score"), 1),
-        "risk": text(rec.get("churn_risk")),
-        "risk_points": fmt(rec.get("risk_points"), 0),
-        "warning": text(rec.get("warning_level")),
-        "quadrant": text(rec.get("quadrant")),
+        **_grade_cells(rec),
         "calls": fmt(rec.get("calls"), 0),
         "total_minutes": fmt(rec.get("total_minutes"), 1),
         "sentiment_mean": fmt(rec.get("sentiment_mean"), 2),
