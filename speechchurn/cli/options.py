@@ -118,20 +118,22 @@ def parse_engine(value: str) -> str:
     return value
 
 
+def _one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def parse_executor(value: str) -> str:
     from speechchurn.batch.options import EXECUTORS
 
-    if value not in EXECUTORS:
-        raise typer.BadParameter(f"--executor must be one of {', '.join(EXECUTORS)}, got {value!r}")
-    return value
+    return _one_of("--executor", value, EXECUTORS)
 
 
 def parse_packing(value: str) -> str:
     from speechchurn.asr.transcribe import PACKINGS
 
-    if value not in PACKINGS:
-        raise typer.BadParameter(f"--packing must be one of {', '.join(PACKINGS)}, got {value!r}")
-    return value
+    return _one_of("--packing", value, PACKINGS)
 
 
 def parse_channels(value: str) -> str:
