@@ -399,9 +399,14 @@ def render(
     )
 
 
-def _settings_line(name: str, settings: dict[str, str], systems: list[str]) -> str:
+def twin_of(name: str, settings: dict[str, str], systems: list[str]) -> str | None:
+    """The first system before `name` with the same settings (its transcripts serve both), if any."""
     earlier = systems[: systems.index(name)]
-    twin = next((other for other in earlier if settings[other] == settings[name]), None)
+    return next((other for other in earlier if settings[other] == settings[name]), None)
+
+
+def _settings_line(name: str, settings: dict[str, str], systems: list[str]) -> str:
+    twin = twin_of(name, settings, systems)
     if twin is not None:
         return f"- `{name}`: the same settings as `{twin}` (its transcripts are reused, not decoded again)"
     return f"- `{name}`: `{settings[name]}`"
@@ -446,7 +451,7 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
     for system in args.systems.split(","):
         runner = make_runner(system, parse_overrides(args.opt))
         settings[system] = runner.settings
-        twin = next((name for name in scores if settings[name] == runner.settings), None)
+        twin = twin_of(system, settings, list(settings))
         if twin is not None:  # same decoding settings, same code: the same transcripts, not decoded twice
             scores[system] = scores[twin]
             print(f"{system}: the same settings as {twin}; its scores are reused", file=sys.stderr)
