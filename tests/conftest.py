@@ -100,17 +100,23 @@ def fake_engine(monkeypatch):
     return engine
 
 
-@pytest.fixture
-def calls_dir(tmp_path, samples_dir) -> Path:
-    """Three sample calls from two customers copied into a scratch folder."""
+def copy_three_calls(samples_dir: Path, folder: Path) -> list[str]:
+    """Copy two calls of 13812345601 and one of 13998765402 into `folder`; their names."""
     import shutil
 
-    folder = tmp_path / "calls"
-    folder.mkdir()
     names = sorted(p.name for p in samples_dir.glob("*.wav"))
     chosen = [n for n in names if "13812345601" in n][:2] + [n for n in names if "13998765402" in n][:1]
     for name in chosen:
         shutil.copy(samples_dir / name, folder / name)
+    return chosen
+
+
+@pytest.fixture
+def calls_dir(tmp_path, samples_dir) -> Path:
+    """Three sample calls from two customers copied into a scratch folder."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    copy_three_calls(samples_dir, folder)
     return folder
 
 

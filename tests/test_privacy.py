@@ -27,17 +27,14 @@ SALT = "team-salt"
 @pytest.fixture(scope="module")
 def raw_template(tmp_path_factory, samples_dir):
     """One analyzed folder whose transcripts, snippets, quotes and manifest notes hold personal data."""
-    from conftest import FakeEngine
+    from conftest import FakeEngine, copy_three_calls
 
     import speechchurn.asr.transcribe as transcribe
 
     folder = tmp_path_factory.mktemp("privacy")
     calls = folder / "calls"
     calls.mkdir()
-    names = sorted(p.name for p in samples_dir.glob("*.wav"))
-    chosen = [n for n in names if "13812345601" in n][:2] + [n for n in names if "13998765402" in n][:1]
-    for name in chosen:
-        shutil.copy(samples_dir / name, calls / name)
+    chosen = copy_three_calls(samples_dir, calls)
     manifest = folder / "manifest.csv"
     rows = ["file,caller,direction,started_at,note"]
     rows += [f"{f},{f.split('_')[2]},in,2026-11-1{i} 09:30,{NOTE}" for i, f in enumerate(chosen)]
