@@ -35,6 +35,8 @@ def neutralize_frame(frame):
     out = frame.copy()
     for column in out.columns:
         if is_object_dtype(out[column]) or is_string_dtype(out[column]):
-            out[column] = out[column].map(neutralize_cell)
+            cells = out[column].tolist()
+            if any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in cells):
+                out[column] = [neutralize_cell(v) for v in cells]  # only columns with a risky cell
     out.columns = [neutralize_cell(c) for c in out.columns]
     return out

@@ -1,0 +1,76 @@
+"""outputs.write_csv writes the same bytes as pandas' own float / zoned-time formatting, only faster."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speechchurn import outputs
+
+ZONES = ["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Kathmandu"]
+
+
+def _zoned(zone: str, utc_times: list[str | None]) -> pd.Series:
+    return pd.Series(pd.to_datetime(utc_times, format="ISO8601", utc=True)).dt.tz_convert(zone)
+
+
+def _pandas_bytes(frame: pd.DataFrame, path) -> bytes:
+    from speechchurn.safety import neutralize_frame
+
+    neutralize_frame(frame).to_csv(path, index=False, encoding=outputs.CSV_ENCODING, float_format="%.4g")
+    return path.read_bytes()
+
+
+FRAMES = {
+    "floats": lambda: pd.DataFrame(
+        {"x": [0.0, -0.0, 1e-9, 123456.789, math.nan, math.inf, -math.inf, 2.5], "n": range(8)}
+    ),
+    "float text neighbours": lambda: pd.DataFrame({"x": [1.5, math.nan], "t": ["=1+1", "-3.5"]}),
+    "all NaN floats": lambda: pd.DataFrame({"x": [math.nan, math.nan]}),
+    "empty": lambda: pd.DataFrame({"x": pd.Series([], dtype=float), "t": pd.Series([], dtype=object)}),
+    "float32": lambda: pd.DataFrame({"x": np.array([0.1, 1 / 3, math.nan], dtype=np.float32)}),
+    **{
+        f"zoned {zone}": (
+            lambda zone=zone: pd.DataFrame(
+                {
+                    "at": _zoned(
+                        zone,
+                        [
+                            "2026-03-29 00:30:00",
+                            None,
+                            "2026-03-29 03:30:00",
+                            "2026-11-01 05:30:00",
+                            "2026-10-25 00:30:00",
+                        ],
+                    )
+                }
+            )
+        )
+        for zone in ZONES
+    },
+    "zoned midnights": lambda: pd.DataFrame(
+        {"at": _zoned("Asia/Shanghai", ["2025-12-31 16:00:00", "2026-01-01 16:00:00"])}
+    ),
+    "zoned fractions": lambda: pd.DataFrame(
+        {"at": _zoned("Asia/Shanghai", ["2026-01-01 00:00:00", "2026-01-01 00:00:00.5"])}
+    ),
+    "zoned all NaT": lambda: pd.DataFrame({"at": _zoned("Asia/Shanghai", [None, None])}),
+    "naive times": lambda: pd.DataFrame({"at": pd.to_datetime(["2026-01-01 08:00:00", None])}),
+}
+
+
+@pytest.mark.parametrize("name", list(FRAMES))
+def test_write_csv_bytes_match_pandas(tmp_path, name):
+    frame = FRAMES[name]()
+    ours = outputs.write_csv(frame, tmp_path / "ours.csv").read_bytes()
+    assert ours == _pandas_bytes(frame, tmp_path / "pandas.csv")
+
+
+def test_write_csv_leaves_the_callers_frame_alone(tmp_path):
+    frame = FRAMES["floats"]()
+    before = frame.copy()
+    outputs.write_csv(frame, tmp_path / "x.csv")
+    pd.testing.assert_frame_equal(frame, before)
