@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from speechchurn.call.metadata import (
@@ -307,3 +308,31 @@ def test_sample_manifest_agrees_with_file_names():
             meta.started_at,
         )
         assert resolve_meta(SAMPLE_MANIFEST.parent / name, manifest) is meta
+
+
+PHONE_COLUMN = [
+    "13812345678",
+    "8613812345678",
+    "+86 138-1234-5678",
+    "008613812345678",
+    "+86 10 1234 5678",
+    "010-12345678",
+    "１３８１２３４５６７８",
+    "13812345678.0",
+    "anonymous",
+    "10086",
+    "861381234567",
+    "+4420794600",
+    "   ",
+    "",
+    None,
+    float("nan"),
+    "13812345678",
+]
+
+
+def test_normalize_phones_is_normalize_phone_per_cell_with_blank_as_empty():
+    from speechchurn.call.metadata import normalize_phones
+
+    expected = [normalize_phone(v) if isinstance(v, str) and v.strip() else "" for v in PHONE_COLUMN]
+    assert normalize_phones(pd.Series(PHONE_COLUMN, dtype=object)).tolist() == expected

@@ -26,10 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
 from speechchurn.vocab import DEFAULT_TIMEZONE, DIRECTION_IN, DIRECTION_OUT
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("speechchurn")
 
@@ -177,6 +181,25 @@ def normalize_phone(raw: object) -> str:
     if len(digits) == MOBILE_DIGITS + len(CN_COUNTRY_CODE) and digits.startswith(CN_COUNTRY_CODE + "1"):
         return digits[len(CN_COUNTRY_CODE) :]
     return digits
+
+
+# Digits only, no international prefix and no +86 mobile: normalize_phone returns these unchanged.
+_CANONICAL_DIGITS = r"(?!00)(?!861[0-9]{10}$)[0-9]+"
+
+
+def normalize_phones(values) -> np.ndarray:
+    """normalize_phone over a column (object array): once per distinct value, already-canonical
+    digit strings skipped in bulk; blank or missing cells give ``""`` (not ``unknown``)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna("").astype(str).to_numpy())
+    distinct = pd.Series(uniques, dtype=object)
+    canonical = distinct.str.fullmatch(_CANONICAL_DIGITS).to_numpy(dtype=bool)
+    normal = distinct.to_numpy(dtype=object).copy()
+    for i in np.flatnonzero(~canonical):
+        normal[i] = normalize_phone(normal[i]) if normal[i].strip() else ""
+    return normal[codes]
 
 
 def caller_key(raw: object) -> str | None:

@@ -24,15 +24,6 @@ REQUIRED_CALL_COLUMNS = ("caller", "started_at", "duration_s")
 NUMERIC_CALL_COLUMNS = ("duration_s", "transfers", "non_talk_s", "sentiment_mean", "sentiment_min")
 
 
-def _normalise_callers(values: pd.Series) -> np.ndarray:
-    """metadata.normalize_phone applied once per distinct value."""
-    from speechchurn.call.metadata import normalize_phone
-
-    codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy())
-    normal = np.array([normalize_phone(u) if u.strip() else "" for u in uniques] + [""], dtype=object)
-    return normal[codes]
-
-
 def parse_times(values: pd.Series, timezone: str) -> pd.Series:
     """Start times as tz-aware timestamps in ``timezone``; naive values are wall time there; NaT if bad."""
     text = values.astype(str).str.strip()
@@ -72,6 +63,8 @@ def prepare_calls(
 
     Rows without a caller, a parsable start time or a duration are dropped (counted in a warning).
     """
+    from speechchurn.call.metadata import normalize_phones
+
     frame = frame.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED_CALL_COLUMNS if c not in frame.columns]
     if missing:
@@ -79,7 +72,7 @@ def prepare_calls(
             f"{source}: missing column(s) {', '.join(missing)} (have: {', '.join(map(str, frame.columns))})"
         )
     out = frame.copy()
-    out["caller"] = _normalise_callers(out["caller"])
+    out["caller"] = normalize_phones(out["caller"])
     out["started_at"] = parse_times(out["started_at"], timezone)
     for col in [c for c in out.columns if c in NUMERIC_CALL_COLUMNS or c.startswith("kw_")]:
         out[col] = pd.to_numeric(out[col], errors="coerce")

@@ -95,7 +95,7 @@ def build_features(
 def load_outcomes(path: Path | str) -> pd.DataFrame:
     """OUTCOMES.csv: caller, churned (0/1), churn_date (YYYY-MM-DD; required when churned is 1)."""
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.outcomes.calls_input import _normalise_callers
+    from speechchurn.call.metadata import normalize_phones
 
     path = Path(path)
     try:
@@ -108,7 +108,7 @@ def load_outcomes(path: Path | str) -> pd.DataFrame:
         raise ManifestError(
             f"{path}: missing column(s) {', '.join(missing)} (need caller, churned, churn_date)"
         )
-    return prepare_outcomes(frame, str(path), _normalise_callers(frame["caller"]))
+    return prepare_outcomes(frame, str(path), normalize_phones(frame["caller"]))
 
 
 def prepare_outcomes(frame: pd.DataFrame, source: str, callers=None) -> pd.DataFrame:

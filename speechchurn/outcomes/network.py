@@ -42,7 +42,7 @@ class CallGraph:
 def load_edges(path: Path | str) -> pd.DataFrame:
     """Read edges.csv: a, b[, calls]; phones normalised like call metadata."""
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.outcomes.calls_input import _normalise_callers
+    from speechchurn.call.metadata import normalize_phones
 
     path = Path(path)
     try:
@@ -54,7 +54,7 @@ def load_edges(path: Path | str) -> pd.DataFrame:
     if missing:
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (need a, b[, calls])")
     calls = pd.to_numeric(frame["calls"], errors="coerce") if "calls" in frame else 1.0
-    out = pd.DataFrame({"a": _normalise_callers(frame["a"]), "b": _normalise_callers(frame["b"])})
+    out = pd.DataFrame({"a": normalize_phones(frame["a"]), "b": normalize_phones(frame["b"])})
     out["calls"] = pd.Series(calls, index=frame.index).fillna(1.0).to_numpy(dtype=np.float64)
     bad = (out["a"] == "") | (out["b"] == "")
     if bad.any():

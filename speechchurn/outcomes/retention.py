@@ -64,7 +64,7 @@ def newcombe_difference(a: Rate, b: Rate) -> dict:
 
 def _callers(path: Path) -> set[str]:
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.outcomes.calls_input import _normalise_callers
+    from speechchurn.call.metadata import normalize_phones
 
     try:
         frame = pd.read_csv(io.StringIO(read_table_text(path, "CSV")), dtype=str, keep_default_na=False)
@@ -73,7 +73,7 @@ def _callers(path: Path) -> set[str]:
     frame = frame.rename(columns=lambda c: str(c).strip())
     if "caller" not in frame.columns:
         raise ManifestError(f"{path}: missing column 'caller'")
-    return set(_normalise_callers(frame["caller"])) - {""}
+    return set(normalize_phones(frame["caller"])) - {""}
 
 
 def contacted_vs_not(warned: set[str], contacted: set[str], outcomes: pd.DataFrame) -> dict:
