@@ -228,6 +228,27 @@ def test_model_adds_probability_rank_and_reasons(trained):
     assert top["model_reason"].str.contains(r"\(\+").any()
 
 
+def test_model_reason_is_the_largest_single_feature_swaps_for_every_customer(trained):
+    from speechchurn.outcomes.apply import REASON_MIN, REASON_TOP, _candidates, apply_model
+    from speechchurn.outcomes.train import matrix
+
+    _, _, result = trained
+    bundle, names = result.bundle, result.bundle["features"]
+    out = apply_model(grade_callers(result.features.frame, load_rules()), bundle)
+    X = matrix(out, names)
+    for i in np.linspace(0, len(out) - 1, 25).astype(int):  # spread over the whole ranking
+        row = X[i : i + 1]
+        base = bundle["estimator"].predict_proba(row)[0, 1]
+        gains = {}
+        for name in _candidates(bundle):
+            swapped = row.copy()
+            swapped[0, names.index(name)] = bundle["reference"][name]
+            gains[name] = base - bundle["estimator"].predict_proba(swapped)[0, 1]
+        listed = sorted((g, n) for n, g in gains.items() if g >= REASON_MIN)[::-1][:REASON_TOP]
+        reason = out["model_reason"].iloc[i]
+        assert [part.split("=")[0] for part in reason.split("; ") if part] == [n for _, n in listed]
+
+
 def test_cluster_tiers_are_named_and_compared(trained):
     from speechchurn.outcomes.cluster import apply_cluster_tiers, cluster_tiers
 

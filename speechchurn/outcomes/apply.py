@@ -4,8 +4,9 @@
 ``REASON_CANDIDATES`` most important features (permutation importance saved at training), the
 contribution is ``p(x) - p(x with that feature at the training median)``; the ``REASON_TOP`` largest
 positive contributions are listed, e.g. ``complaint_calls=3 (+0.21); contacts_churned=2 (+0.08)``.
-Reasons are computed for the ``REASON_ROWS`` customers most at risk (one model pass per candidate
-feature over them; over 200,000 customers every pass costs seconds), the others get an empty reason.
+Every customer gets a reason. One model pass per candidate feature covers only the customers whose
+value differs from the median (the others contribute exactly 0): for 183,000 customers and 8
+candidates this is about 4 full passes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from speechchurn.outcomes.train import DEFAULT_THREADS, limited_threads, matrix
 REASON_CANDIDATES = 8  # features tried per customer (the most important ones)
 REASON_TOP = 3  # contributions listed per customer
 REASON_MIN = 0.005  # probability points: smaller contributions are not listed
-REASON_ROWS = 20_000  # customers (highest churn_prob first) who get a model_reason; the rest get ""
 
 
 def _candidates(bundle: dict) -> list[str]:
@@ -41,10 +41,12 @@ def _reasons(bundle: dict, X: np.ndarray, prob: np.ndarray) -> np.ndarray:
     candidates = _candidates(bundle)
     contrib = np.zeros((len(X), len(candidates)))
     for j, name in enumerate(candidates):
-        col = names.index(name)
-        swapped = X.copy()
-        swapped[:, col] = bundle["reference"][name]
-        contrib[:, j] = prob - model.predict_proba(swapped)[:, 1]
+        col, reference = names.index(name), bundle["reference"][name]
+        rows = np.flatnonzero(X[:, col] != reference)  # the others contribute exactly 0
+        if len(rows):
+            swapped = X[rows]
+            swapped[:, col] = reference
+            contrib[rows, j] = prob[rows] - model.predict_proba(swapped)[:, 1]
     order = np.argsort(-contrib, axis=1)[:, :REASON_TOP]
     reason = np.full(len(X), "", dtype=object)
     for rank in range(order.shape[1]):
@@ -65,10 +67,7 @@ def apply_model(graded: pd.DataFrame, bundle: dict, threads: int = DEFAULT_THREA
     X = matrix(out, bundle["features"])
     with limited_threads(threads):
         prob = bundle["estimator"].predict_proba(X)[:, 1] if len(X) else np.zeros(0)
-        reason = np.full(len(X), "", dtype=object)
-        top = np.argsort(-prob, kind="stable")[:REASON_ROWS]  # the warning list's end of the ranking
-        if len(top):
-            reason[top] = _reasons(bundle, X[top], prob[top])
+        reason = _reasons(bundle, X, prob) if len(X) else np.full(0, "", dtype=object)
     out["churn_prob"] = np.round(prob, 4)
     out["churn_rank"] = pd.Series(-prob).rank(method="first").astype(np.int64).to_numpy()
     out["model_reason"] = reason
