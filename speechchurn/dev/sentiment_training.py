@@ -19,14 +19,14 @@ NAN = math.nan
 
 def train_model(examples: Iterable[tuple[str, str]]):
     """A snownlp Bayes classifier trained on (text, label) pairs, label in pos/neg/neu."""
-    from snownlp.classification.bayes import Bayes
+    from speechchurn.text.sentiment import _snownlp
 
     data = []
     for text, label in examples:
         if label not in LABELS:
             raise ValueError(f"label {label!r} is not one of {LABELS}")
         data.append([features(text), label])
-    model = Bayes()
+    model = _snownlp("classification.bayes").Bayes()
     model.train(data)
     return model
 
