@@ -83,9 +83,14 @@ def csv_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _float_texts(column: pd.Series) -> pd.Series:
-    """``FLOAT_FORMAT`` per value, '' for NaN (pandas' na_rep)."""
-    text = [(FLOAT_FORMAT % v) if v == v else "" for v in column.to_numpy(dtype=float).tolist()]
-    return pd.Series(text, index=column.index, dtype=object)
+    """``FLOAT_FORMAT`` per value, '' for NaN (pandas' na_rep); each distinct value formatted once."""
+    import numpy as np
+
+    values = column.to_numpy(dtype=float)
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)  # NaN -> -1, the "" appended last
+    texts = np.array([FLOAT_FORMAT % v for v in distinct.tolist()] + [""], dtype=object)[codes]
+    texts[(values == 0) & np.signbit(values)] = FLOAT_FORMAT % -0.0  # factorize merges -0.0 into 0.0
+    return pd.Series(texts, index=column.index, dtype=object)
 
 
 def _zoned_texts(column: pd.Series) -> pd.Series | None:
