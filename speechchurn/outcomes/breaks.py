@@ -162,11 +162,19 @@ def _flag(frame: pd.DataFrame, options: BreakOptions) -> pd.DataFrame:
 
 def _pct(values: pd.Series, points: bool = False) -> pd.Series:
     unit = "个百分点" if points else "%"
-    return (values * 100).round().astype(int).map(lambda v: f"{v:+d}") + unit
+    return _each_distinct((values * 100).round().astype(int), "{:+d}") + unit
 
 
 def _num(values: pd.Series) -> pd.Series:
-    return values.round(2).map(lambda v: f"{v:+.2f}")
+    return _each_distinct(values.round(2), "{:+.2f}")
+
+
+def _each_distinct(values: pd.Series, pattern: str) -> pd.Series:
+    """``pattern.format(v)`` for every value, formatting each distinct value once."""
+    codes, distinct = pd.factorize(values)  # NaN -> code -1: the last entry
+    missing = pattern.format(float("nan")) if (codes < 0).any() else ""
+    texts = np.array([pattern.format(v) for v in distinct.tolist()] + [missing], dtype=object)
+    return pd.Series(texts[codes], index=values.index, dtype=object)
 
 
 def add_breaks(
