@@ -54,7 +54,8 @@ def load_edges(path: Path | str) -> pd.DataFrame:
     if missing:
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (need a, b[, calls])")
     calls = pd.to_numeric(frame["calls"], errors="coerce") if "calls" in frame else 1.0
-    out = pd.DataFrame({"a": normalize_phones(frame["a"]), "b": normalize_phones(frame["b"])})
+    ends = normalize_phones(np.concatenate([frame["a"].to_numpy(object), frame["b"].to_numpy(object)]))
+    out = pd.DataFrame({"a": ends[: len(frame)], "b": ends[len(frame) :]})  # one pass: ends share numbers
     out["calls"] = pd.Series(calls, index=frame.index).fillna(1.0).to_numpy(dtype=np.float64)
     bad = (out["a"] == "") | (out["b"] == "")
     if bad.any():
