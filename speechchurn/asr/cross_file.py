@@ -11,27 +11,24 @@ from collections.abc import Sequence
 from speechchurn.asr.packing import pack, pieces_from_chunks
 
 
-def transcribe_recordings(audios: Sequence, options, engine=None) -> list[list]:
+def transcribe_recordings(
+    audios: Sequence, options, engine=None, tracks: Sequence | None = None
+) -> list[list]:
     """Several (short) recordings through shared windows: cross-file packing.
 
     Returns one time-ordered segment list per recording, each as ``transcribe_audio`` would give it
-    for that recording alone (roles, call-clock times, hallucination filter per channel). Meant for
-    a worker that holds a batch of short files; VAD-gated decoding only.
+    for that recording alone with ``packing="call"`` (roles, call-clock times, crosstalk rejection and
+    hallucination filter per channel). ``tracks``: per recording, role -> SpeechTrack when the VAD
+    already ran. Meant for a worker that holds a batch of short files; VAD-gated decoding only.
     """
     from speechchurn.asr import transcribe as tr
-    from speechchurn.call.vad import speech_track
 
     engine = engine or tr.load_engine(options)
-    chunks, cores, pieces = [], [], []
+    chunks, pieces = [], []
     for source, audio in enumerate(audios):
-        tracks = {role: speech_track(samples) for role, samples in audio.channels.items()}
-        chunks.append(
-            {r: tr.speech_chunks(s, options.vad_options, tracks[r]) for r, s in audio.channels.items()}
-        )
-        cores.append(
-            {r: tr.speech_chunks(s, options.vad_options, tracks[r], False) for r, s in audio.channels.items()}
-        )
-        pieces += pieces_from_chunks(chunks[-1], cores[-1], source)
+        padded, cores = tr.gated_chunks(audio, options, tracks[source] if tracks else None)
+        chunks.append(padded)
+        pieces += pieces_from_chunks(padded, cores, source)
     found: list[list] = [[] for _ in audios]
     for window in pack(sorted(pieces, key=lambda p: (p.source, p.start, p.role))):
         try:

@@ -36,7 +36,9 @@ MANDARIN_PROMPT = "以下是普通话的句子。"  # "What follows are Mandarin
 WORD_END_ANCHOR_S = 0.05  # s before a word's end used to place it in a speech chunk
 PACK_CALL = "call"  # speech of all channels of a call shares decoder windows (speechchurn.asr.packing)
 PACK_CHANNEL = "channel"  # each channel decoded alone
-PACKINGS = (PACK_CALL, PACK_CHANNEL)
+# "call", and the batch also packs consecutive short files together (speechchurn.batch.groups)
+PACK_FILES = "files"
+PACKINGS = (PACK_CALL, PACK_CHANNEL, PACK_FILES)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class TranscribeOptions:
     repetition_penalty: float = 1.0  # faster-whisper only: > 1 discourages repeated tokens
     no_repeat_ngram_size: int = 0  # faster-whisper only: forbid repeating n-grams of this size (0: off)
     # channel: each channel decoded alone (default); call: both channels share 30 s windows (half the encoder
-    # passes, but worse CER on audio_samples and the randomised synthetic set: docs/benchmarks.md)
+    # passes, but worse CER on audio_samples and the randomised synthetic set: docs/benchmarks.md);
+    # files: as call, and a batch decodes runs of consecutive short files (batch.groups.CROSS_FILE_MAX_S)
+    # through shared windows too (asr.cross_file); a lone file is transcribed as with call
     packing: str = PACK_CHANNEL
 
     def __post_init__(self) -> None:
@@ -425,26 +429,14 @@ def transcribe_audio(
     """Transcribe every channel of a decoded call and merge into one time-ordered dialogue.
 
     ``tracks`` maps role -> speechchurn.call.vad.SpeechTrack when the VAD already ran (talk time).
-    With ``packing="call"`` the speech of all channels shares decoder windows.
+    With ``packing="call"`` (or ``"files"``) the speech of all channels shares decoder windows.
     """
-    from speechchurn.call.vad import speech_track
-
     engine = engine or load_engine(options)
-    tracks = {role: (tracks or {}).get(role) or speech_track(s) for role, s in audio.channels.items()}
-    chunks = {role: speech_chunks(s, options.vad_options, tracks[role]) for role, s in audio.channels.items()}
-    cores = {
-        role: speech_chunks(s, options.vad_options, tracks[role], padded=False)
-        for role, s in audio.channels.items()
-    }
+    chunks, cores = gated_chunks(audio, options, tracks)
     if not options.vad:
         return merge_dialogue(_transcribe_unfiltered(engine, audio, chunks))
-    if options.vad_options.crosstalk_rejection_db is not None and len(audio.channels) == 2:
-        from speechchurn.asr.crosstalk import drop_crosstalk_chunks
-
-        rejection_db = options.vad_options.crosstalk_rejection_db
-        chunks, cores = drop_crosstalk_chunks(audio.channels, chunks, cores, rejection_db)
     roles = list(audio.channels)
-    groups = [roles] if options.packing == PACK_CALL else [[role] for role in roles]
+    groups = [roles] if options.packing in (PACK_CALL, PACK_FILES) else [[role] for role in roles]
     segments: list[Segment] = []
     for roles in groups:
         try:
@@ -456,6 +448,28 @@ def transcribe_audio(
         except TranscriptionError as e:
             raise TranscriptionError(f"{audio.path.name}: {e}") from e
     return merge_dialogue(segments)
+
+
+def gated_chunks(audio: DecodedAudio, options: TranscribeOptions, tracks=None) -> tuple[dict, dict]:
+    """Per role, the VAD speech chunks that gate the decoder: (padded, unpadded) sample dicts.
+
+    ``tracks`` (role -> SpeechTrack) reuses Silero passes already run. With ``vad`` on, a stereo call
+    loses its crosstalk chunks when ``vad_options.crosstalk_rejection_db`` is set.
+    """
+    from speechchurn.call.vad import speech_track
+
+    tracks = {role: (tracks or {}).get(role) or speech_track(s) for role, s in audio.channels.items()}
+    chunks = {role: speech_chunks(s, options.vad_options, tracks[role]) for role, s in audio.channels.items()}
+    cores = {
+        role: speech_chunks(s, options.vad_options, tracks[role], padded=False)
+        for role, s in audio.channels.items()
+    }
+    rejection_db = options.vad_options.crosstalk_rejection_db
+    if options.vad and rejection_db is not None and len(audio.channels) == 2:
+        from speechchurn.asr.crosstalk import drop_crosstalk_chunks
+
+        chunks, cores = drop_crosstalk_chunks(audio.channels, chunks, cores, rejection_db)
+    return chunks, cores
 
 
 def _transcribe_unfiltered(engine: Engine, audio: DecodedAudio, chunks: dict) -> list[Segment]:
