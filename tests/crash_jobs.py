@@ -30,8 +30,16 @@ def fake_job(job, options, lexicon):
     from speechchurn.batch.worker import run_job
 
     transcribe.load_engine = lambda options: FakeEngine()
+    _warm_sentiment()  # sentiment's own bundled lexicon, once per process (as worker.warm_up loads it)
     lexicons.load_lexicons = _no_lexicon_reads  # the batch's lexicon travels with the job
     return run_job(job, options, lexicon)
+
+
+def _warm_sentiment() -> None:
+    from speechchurn.schema import Segment
+    from speechchurn.text.sentiment import call_sentiment
+
+    call_sentiment((Segment("customer", 0.0, 1.0, "你好", -0.1, 0.0),), 1.0)
 
 
 def _no_lexicon_reads(*args, **kwargs):
