@@ -1,13 +1,15 @@
 """One file's work: a picklable `FileJob` in, a `CallRecord` or a `Failure` out.
 
-`run_job` is the function every executor runs (in this process, in a pool worker or on a Dask
-worker). It never raises for a bad file: the failure comes back as a typed `Failure`.
+`run_job` is the per-file function every executor runs (in this process, in a pool worker or on a
+Dask worker), through `batch.groups.run_task`, which also runs the cross-file groups of packing
+"files". It never raises for a bad file: the failure comes back as a typed `Failure`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -105,8 +107,6 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
     """
     from speechchurn.call.acoustics import AcousticsOptions
     from speechchurn.call.recording import analyze_recording
-    from speechchurn.text.keywords import keyword_counts
-    from speechchurn.text.sentiment import call_sentiment
 
     result = analyze_recording(
         job.path,
@@ -117,6 +117,16 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
         job.cached_segments,
         job.meta.transfers,
     )
+    return call_record(job, result, lexicon)
+
+
+def call_record(job: FileJob, result, lexicon) -> CallRecord:
+    """The CallRecord of one analysed recording (`call.recording.RecordingResult`): sentiment,
+    keyword counts and the calls.csv row with its stage timings (this process's startup time goes
+    to the first record it builds)."""
+    from speechchurn.text.keywords import keyword_counts
+    from speechchurn.text.sentiment import call_sentiment
+
     started = time.perf_counter()
     sentiment = call_sentiment(result.segments, result.duration_s, hits=result.hits)
     counts = keyword_counts(result.hits, lexicon.names)
@@ -172,10 +182,15 @@ def call_row(job: FileJob, acoustic: dict, sentiment: dict, counts: dict) -> dic
 
 def run_job(job: FileJob, options: AnalyzeOptions, lexicon) -> JobResult:
     """Process one file; a failure comes back as a `Failure` instead of raising."""
+    return guarded(job.file, process_file, job, options, lexicon)
+
+
+def guarded(file: str, work: Callable[..., CallRecord], *args) -> JobResult:
+    """``work(*args)``, or the `Failure` of ``file`` when it raises."""
     try:
-        return process_file(job, options, lexicon)
+        return work(*args)
     except SpeechchurnError as e:
-        return Failure(job.file, str(e))
+        return Failure(file, str(e))
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
-        log.exception("unexpected failure on %s", job.file)
-        return Failure(job.file, f"{type(e).__name__}: {e}")
+        log.exception("unexpected failure on %s", file)
+        return Failure(file, f"{type(e).__name__}: {e}")

@@ -89,6 +89,16 @@ class _Stopwatch:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
+    @classmethod
+    def starting_from(cls, times: StageTimes) -> _Stopwatch:
+        """A stopwatch that already holds ``times`` (stages timed elsewhere)."""
+        watch = cls()
+        watch.seconds = {
+            name: getattr(times, f"{name}_s") for name in ("decode", "vad", "asr", "text", "startup")
+        }
+        watch.encoder_passes = times.encoder_passes
+        return watch
+
     def frozen(self) -> StageTimes:
         return StageTimes(
             **{f"{k}_s": v for k, v in self.seconds.items()}, encoder_passes=self.encoder_passes
@@ -144,6 +154,25 @@ def analyze_recording(
     )
 
 
+def analyze_decoded(
+    decoded: DecodedAudio,
+    acoustics: AcousticsOptions,
+    lexicon,
+    segments: Sequence[Segment],
+    transfers_override: int | None = None,
+    *,
+    tracks=None,
+    before: StageTimes = StageTimes(),
+) -> RecordingResult:
+    """Keyword hits and measures of a recording decoded and transcribed elsewhere (the batch's
+    cross-file groups). ``tracks``: role -> SpeechTrack when the VAD already ran; ``before``: the
+    stage times already spent on this recording, which the result's timings start from."""
+    watch = _Stopwatch.starting_from(before)
+    return _analyze_whole(
+        decoded, TranscribeOptions(), acoustics, lexicon, segments, transfers_override, watch, tracks
+    )
+
+
 def _analyze_whole(
     decoded: DecodedAudio,
     transcribe: TranscribeOptions,
@@ -152,6 +181,7 @@ def _analyze_whole(
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     watch: _Stopwatch | None = None,
+    tracks=None,
 ) -> RecordingResult:
     """What a normal call gets: one decode, one Silero pass per channel (serving both the ASR
     gating and the talk-time measures), one transcription, measure_call on the whole channels."""
@@ -159,8 +189,9 @@ def _analyze_whole(
     from speechchurn.text.keywords import find_hits
 
     watch = watch or _Stopwatch()
-    with watch.stage("vad"):
-        tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
+    if tracks is None:
+        with watch.stage("vad"):
+            tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
     segments = cached_segments
     if segments is None:
         segments = _transcribe(decoded, transcribe, tracks, watch)
