@@ -1,9 +1,10 @@
 """Job functions for the crash-containment tests, importable by spawned pool workers.
 
-`fake_job` is `worker.run_job` with the FakeEngine, except on files whose path names a fault:
-`poison` SIGKILLs its own worker every time, `segv` dereferences NULL (a real segfault), and
-`flaky` SIGKILLs its worker only the first time (a marker file beside the audio remembers).
-A worker that reads the lexicon files instead of using the batch's lexicon fails its file.
+`fake_job` is `groups.run_task` with the FakeEngine, except on tasks whose path names a fault (a
+group of files: any member's): `poison` SIGKILLs its own worker every time, `segv` dereferences
+NULL (a real segfault), and `flaky` SIGKILLs its worker only the first time (a marker file beside
+the audio remembers). A worker that reads the lexicon files instead of using the batch's lexicon
+fails its file.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import signal
 
 
 def fake_job(job, options, lexicon):
+    from speechchurn.batch.groups import members, run_task
+
     if "poison" in job.file:
         os.kill(os.getpid(), signal.SIGKILL)
     if "segv" in job.file:
         ctypes.string_at(0)
-    if "flaky" in job.file:
-        marker = job.path.with_name(job.path.name + ".crashed-once")
+    for flaky in (member for member in members(job) if "flaky" in member.file):
+        marker = flaky.path.with_name(flaky.path.name + ".crashed-once")
         if not marker.exists():
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
@@ -27,12 +30,11 @@ def fake_job(job, options, lexicon):
 
     import speechchurn.asr.transcribe as transcribe
     import speechchurn.text.lexicon as lexicons
-    from speechchurn.batch.worker import run_job
 
     transcribe.load_engine = lambda options: FakeEngine()
     _warm_sentiment()  # sentiment's own bundled lexicon, once per process (as worker.warm_up loads it)
     lexicons.load_lexicons = _no_lexicon_reads  # the batch's lexicon travels with the job
-    return run_job(job, options, lexicon)
+    return run_task(job, options, lexicon)
 
 
 def _warm_sentiment() -> None:

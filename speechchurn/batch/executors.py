@@ -1,8 +1,9 @@
 """Where the jobs run: this process, a local process pool, or a Dask cluster.
 
-Every executor maps a job function (default `worker.run_job`) over `FileJob`s and yields each
-`CallRecord` / `Failure` as soon as it is ready. Only the caller writes to the store. The batch's
-lexicon is loaded once and passed to every job (inside each Dask task: a few KB).
+Every executor maps a task function (default `groups.run_task`) over tasks (a `FileJob`, or a
+`groups.GroupJob` of short files with packing "files") and yields each file's `CallRecord` /
+`Failure` as soon as its task is done. Only the caller writes to the store. The batch's lexicon is
+loaded once and passed to every task (inside each Dask task: a few KB).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from speechchurn.batch.groups import GroupJob, Task, TaskResults, members, run_task, with_members
 from speechchurn.batch.options import EXECUTOR_DASK, AnalyzeOptions
-from speechchurn.batch.worker import Failure, FileJob, JobResult, run_job
+from speechchurn.batch.worker import Failure, JobResult
 from speechchurn.errors import ClusterError
 
 log = logging.getLogger("speechchurn")
@@ -29,15 +31,15 @@ DASK_CONNECT_TIMEOUT = "20s"
 # DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1, to match the local pool's "retried once").
 DASK_RETRIES = 1
 
-JobFunction = Callable[[FileJob, AnalyzeOptions, object], JobResult]
+TaskFunction = Callable[[Task, AnalyzeOptions, object], TaskResults]  # one result per file of the task
 
 
 class Executor(Protocol):
-    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]: ...
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]: ...
 
 
 def choose_executor(options: AnalyzeOptions, job_count: int) -> Executor:
-    """Dask when asked; a process pool for more than one job and worker; else this process."""
+    """Dask when asked; a process pool for more than one task and worker; else this process."""
     if options.executor == EXECUTOR_DASK:
         return DaskExecutor(options.scheduler)
     if options.workers > 1 and job_count > 1:
@@ -50,11 +52,11 @@ def choose_executor(options: AnalyzeOptions, job_count: int) -> Executor:
 
 @dataclass(frozen=True)
 class InProcessExecutor:
-    job: JobFunction = run_job
+    job: TaskFunction = run_task
 
-    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
         for job in jobs:
-            yield self.job(job, options, lexicon)
+            yield from self.job(job, options, lexicon)
 
 
 # --- a local process pool ----------------------------------------------------------------------
@@ -82,10 +84,10 @@ class PoolExecutor:
     """
 
     workers: int
-    job: JobFunction = run_job
+    job: TaskFunction = run_task
     warm: Callable[[AnalyzeOptions], None] | None = _init_worker  # runs once in each new worker
 
-    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
         from speechchurn.asr.models import provision
         from speechchurn.batch.pool import run_pool
 
@@ -99,16 +101,21 @@ class PoolExecutor:
 
 
 def run_remote(
-    job: FileJob, audio: bytes, options: AnalyzeOptions, lexicon, function: JobFunction
-) -> JobResult:
-    """Dask worker side: materialise the audio in a temp file and run the normal per-file work.
+    task: Task, audio: tuple[bytes, ...], options: AnalyzeOptions, lexicon, function: TaskFunction
+) -> TaskResults:
+    """Dask worker side: materialise each file's audio in a temp folder and run the normal task.
 
-    Each job travels with its audio bytes, so workers need no shared file system.
+    Each task travels with its audio bytes (one per file, in order), so workers need no shared file
+    system. Each copy keeps its file's name, so error messages name the file.
     """
-    with tempfile.NamedTemporaryFile(suffix=Path(job.file).suffix) as handle:
-        handle.write(audio)
-        handle.flush()
-        return function(replace(job, path=Path(handle.name)), options, lexicon)
+    with tempfile.TemporaryDirectory(prefix="speechchurn-") as folder:
+        local = []
+        for index, (job, data) in enumerate(zip(members(task), audio, strict=True)):
+            path = Path(folder) / str(index) / Path(job.file).name
+            path.parent.mkdir()
+            path.write_bytes(data)
+            local.append(replace(job, path=path))
+        return function(with_members(task, local), options, lexicon)
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,9 @@ class DaskExecutor:
     """Scale-out on an existing Dask distributed cluster (`scheduler` = tcp://HOST:PORT)."""
 
     scheduler: str | None
-    job: JobFunction = run_job
+    job: TaskFunction = run_task
 
-    def map(self, jobs: Sequence[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
         try:
             from dask.distributed import Client
         except ImportError as e:
@@ -132,8 +139,11 @@ class DaskExecutor:
         finally:
             client.close()
 
-    def _stream(self, client, jobs: list[FileJob], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
-        """Keep a bounded window of jobs in flight so the client never holds every file's bytes."""
+    def _stream(self, client, jobs: list[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+        """Keep a bounded window of tasks in flight so the client never holds every file's bytes.
+
+        A group whose task failed (its workers died) is resubmitted as one task per member.
+        """
         from dask.distributed import as_completed
 
         # The lexicon (a few KB) travels inside every task, so a --lexicons folder need not exist on the
@@ -141,19 +151,26 @@ class DaskExecutor:
         # held it died (a poisoned file kills one per try) every waiting file was cancelled with it.
         deaths = _scheduler_deaths_per_task(client)
         pending = iter(jobs)
-        by_key: dict[str, FileJob] = {}
+        by_key: dict[str, Task] = {}
 
-        def submit(job: FileJob):
-            audio = job.path.read_bytes()
+        def submit(task: Task):
+            audio = tuple(job.path.read_bytes() for job in members(task))
             future = client.submit(
-                run_remote, job, audio, options, lexicon, self.job, pure=False, retries=DASK_RETRIES
+                run_remote, task, audio, options, lexicon, self.job, pure=False, retries=DASK_RETRIES
             )
-            by_key[future.key] = job
+            by_key[future.key] = task
             return future
 
-        window = as_completed([submit(job) for job in itertools.islice(pending, MAX_IN_FLIGHT)])
+        window = as_completed([submit(task) for task in itertools.islice(pending, MAX_IN_FLIGHT)])
         for future in window:
-            yield _dask_result(future, by_key.pop(future.key), deaths)
+            task = by_key.pop(future.key)
+            results = _dask_results(future, task, deaths)
+            if results is None:
+                log.warning("%s: the group's task failed; each file again on its own", task.file)
+                for job in members(task):
+                    window.add(submit(job))
+                continue
+            yield from results
             following = next(pending, None)
             if following is not None:
                 window.add(submit(following))
@@ -173,14 +190,17 @@ def _times(count: int) -> str:
     return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
-def _dask_result(future, job: FileJob, deaths: int) -> JobResult:
+def _dask_results(future, task: Task, deaths: int) -> TaskResults | None:
+    """The task's results; when it failed: a `Failure` for a lone file, None for a group (to split)."""
     from distributed import KilledWorker
 
     try:
         return future.result()
     except KilledWorker:  # the scheduler gave up after `allowed-failures` workers died running it
         reason = f"worker crashed {_times(deaths)} (dask: KilledWorker)"
-        log.warning("%s: %s", job.file, reason)
-        return Failure(job.file, reason)
     except Exception as e:  # noqa: BLE001 - a lost worker fails this file, not the batch
-        return Failure(job.file, f"dask worker failed: {type(e).__name__}: {e}")
+        reason = f"dask worker failed: {type(e).__name__}: {e}"
+    if isinstance(task, GroupJob):
+        return None
+    log.warning("%s: %s", task.file, reason)
+    return (Failure(task.file, reason),)

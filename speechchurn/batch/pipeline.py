@@ -1,7 +1,8 @@
 """Orchestration of `analyze`: discover files, plan jobs, run them, store, export, grade, report.
 
-Data flows one way: `options` (settings and cache keys) -> `worker` (one file) -> `executors`
-(where files run) -> `pipeline` (this module). Only this process writes to the store, one
+Data flows one way: `options` (settings and cache keys) -> `worker` (one file) -> `groups` (short
+files transcribed together, packing "files") -> `executors` (where files run) -> `pipeline` (this
+module). Only this process writes to the store, one
 transaction per file.
 """
 
@@ -207,11 +208,16 @@ def analyze(
 def _run_jobs(
     store: Store, jobs, options, lexicon, first_index: int, total: int, on_progress
 ) -> tuple[int, RunProfile]:
-    """Run the jobs on the chosen executor, commit each result as it arrives; the count done."""
+    """Run the jobs on the chosen executor, commit each result as it arrives; the count done.
+
+    With packing "files", runs of consecutive short files travel as one task (batch/groups.py).
+    """
     from speechchurn.batch.executors import choose_executor
+    from speechchurn.batch.groups import group_jobs
 
     done, profile = 0, RunProfile()
-    results = choose_executor(options, len(jobs)).map(jobs, options, lexicon)
+    tasks = group_jobs(jobs, options)
+    results = choose_executor(options, len(tasks)).map(tasks, options, lexicon)
     for i, result in enumerate(results, first_index + 1):
         if isinstance(result, CallRecord):
             store.record_call(result)

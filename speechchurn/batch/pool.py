@@ -8,7 +8,10 @@ and fails every pending future. Here a broken pool costs at most the file that b
 2. when the pool breaks, the files left in markers were running; every other unfinished file is
    resubmitted to a fresh pool;
 3. each file that was running is retried once on its own, in a dedicated process; if that process
-   dies too, the file fails with `worker crashed twice (signal N)` and the batch goes on.
+   dies too, the file fails with `worker crashed twice (signal N)` and the batch goes on. A group of
+   short files (`batch.groups.GroupJob`) that was running is retried as its files, each on its own.
+
+The job function returns one result per file of its job (`batch.groups.run_task`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from speechchurn.batch.groups import members
 
 log = logging.getLogger("speechchurn")
 
@@ -41,8 +46,8 @@ def run_pool(
         while pending:
             running: list = []
             yield from _round(spec, pending, running, options, lexicon)
-            for job in running:
-                yield _alone(job, options, lexicon, job_fn, context)
+            for job in (member for task in running for member in members(task)):
+                yield from _alone(job, options, lexicon, job_fn, context)
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,13 @@ def _round(spec: _PoolSpec, pending: list, running: list, options, lexicon) -> I
         for future in as_completed(futures):
             job = futures[future]
             try:
-                result = future.result()
+                results = future.result()
             except BrokenProcessPool:
                 break
-            except Exception as e:  # noqa: BLE001 - the job function should not raise; if it does, one file
-                result = _failure(job, e)
+            except Exception as e:  # noqa: BLE001 - the job function should not raise; if it does, its files
+                results = _failure(job, e)
             pending.remove(job)
-            yield result
+            yield from results
     except BrokenProcessPool:
         pass  # broke while submitting
     finally:
@@ -117,7 +122,7 @@ def _tracked(job_fn: Callable, markers: str, job, options, lexicon):
         marker.unlink(missing_ok=True)
 
 
-def _alone(job, options, lexicon, job_fn: Callable, context):
+def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
     """The second try: one file in one fresh process; its death is this file's failure."""
     from speechchurn.batch.worker import Failure
 
@@ -135,7 +140,7 @@ def _alone(job, options, lexicon, job_fn: Callable, context):
     if result is None:
         reason = f"worker crashed twice ({exit_description(process.exitcode)})"
         log.warning("%s: %s", job.file, reason)
-        return Failure(job.file, reason)
+        return (Failure(job.file, reason),)
     return result
 
 
@@ -148,10 +153,11 @@ def _alone_main(job_fn: Callable, job, options, lexicon, sender) -> None:
     sender.close()
 
 
-def _failure(job, error: Exception):
+def _failure(job, error: Exception) -> tuple:
+    """A `Failure` for each file of ``job`` (a file or a group of files)."""
     from speechchurn.batch.worker import Failure
 
-    return Failure(job.file, f"{type(error).__name__}: {error}")
+    return tuple(Failure(member.file, f"{type(error).__name__}: {error}") for member in members(job))
 
 
 def exit_description(exitcode: int | None) -> str:

@@ -210,7 +210,8 @@ Packing = Annotated[
     typer.Option(
         parser=parse_packing,
         help="channel: decode each channel alone; call: both channels share 30 s decoder windows "
-        "(half the encoder passes, less accurate on some audio: docs/benchmarks.md).",
+        "(half the encoder passes, less accurate on some audio: docs/benchmarks.md); files: as call, and "
+        "up to 8 consecutive files of at most 20 s also share windows.",
     ),
 ]
 Channels = Annotated[str, typer.Option(parser=parse_channels, help="Stereo channel roles, left,right.")]
