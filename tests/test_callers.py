@@ -7,7 +7,8 @@ import pytest
 
 from speechchurn import outputs
 from speechchurn.batch.pipeline import AnalyzeOptions, analyze
-from speechchurn.call.metadata import UNKNOWN_CALLER, caller_key, load_manifest, meta_from_filename
+from speechchurn.call.metadata import load_manifest, meta_from_filename
+from speechchurn.call.phones import UNKNOWN_CALLER, caller_key
 from speechchurn.customers.aggregate import aggregate_callers
 
 

@@ -12,17 +12,16 @@ import pytest
 
 from speechchurn.call.metadata import (
     DEFAULT_TZ,
-    UNKNOWN_CALLER,
     CallMeta,
     Manifest,
     load_manifest,
     meta_from_filename,
     meta_from_mtime,
     normalize_direction,
-    normalize_phone,
     parse_timestamp,
     resolve_meta,
 )
+from speechchurn.call.phones import UNKNOWN_CALLER, normalize_phone
 from speechchurn.errors import ConfigError, ManifestError
 
 SHANGHAI_OFFSET = timedelta(hours=8)
@@ -332,7 +331,7 @@ PHONE_COLUMN = [
 
 
 def test_normalize_phones_is_normalize_phone_per_cell_with_blank_as_empty():
-    from speechchurn.call.metadata import normalize_phones
+    from speechchurn.call.phones import normalize_phones
 
     expected = [normalize_phone(v) if isinstance(v, str) and v.strip() else "" for v in PHONE_COLUMN]
     assert normalize_phones(pd.Series(PHONE_COLUMN, dtype=object)).tolist() == expected

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from speechchurn.call.metadata import UNKNOWN_CALLER
+from speechchurn.call.phones import UNKNOWN_CALLER
 from speechchurn.errors import ConfigError, ManifestError
 from speechchurn.vocab import (
     CALL_COUNT_CATEGORIES,
@@ -45,7 +44,6 @@ WINDOW_DAYS = 30  # days: the "recent" window for calls_30d / minutes_30d
 TREND_CALLS = 5  # calls: how many of the customer's latest calls the sentiment trend looks at
 SECONDS_PER_MINUTE = 60.0  # s
 SECONDS_PER_DAY = 86_400.0  # s
-ROSTER_ENCODINGS = ("utf-8-sig", "gbk")  # tried in order; utf-8-sig also reads plain UTF-8
 
 AGGREGATE_COLUMNS = (
     "caller",
@@ -334,54 +332,25 @@ def _merge_roster(out: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------- roster
 
 
-def _fallback_normalize_phone(value: str) -> str:
-    """Digits-only phone: strips spaces, dashes, dots, parentheses and a +86 / 0086 prefix."""
-    text = re.sub(r"[\s\-().]", "", str(value))
-    if text.startswith("+86"):
-        text = text[3:]
-    elif text.startswith("0086"):
-        text = text[4:]
-    return text.lstrip("+")
-
-
-def _phone_normalizer():
-    """metadata.normalize_phone when that module is available, else the local fallback."""
-    try:
-        from speechchurn.call.metadata import normalize_phone
-    except ImportError:
-        return _fallback_normalize_phone
-    return normalize_phone
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    for encoding in ROSTER_ENCODINGS:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ManifestError(f"{path}: not UTF-8 or GBK text")
-
-
 def load_roster(path: Path | str) -> pd.DataFrame:
-    """Read a customer roster CSV (UTF-8, UTF-8 with BOM or GBK) with a ``caller`` column.
+    """Read a customer roster CSV (UTF-8, UTF-8 with BOM or GBK/GB18030) with a ``caller`` column.
 
     Phones are normalised like call metadata; blank callers are dropped; duplicate callers keep the
     first row. Columns whose every non-blank value is numeric become numbers, others stay text.
     """
+    from speechchurn.call.metadata import read_table_text
+    from speechchurn.call.phones import normalize_phones
+
     path = Path(path)
+    text = read_table_text(path, "roster")
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ManifestError(f"{path}: cannot read roster ({e.strerror})") from e
-    try:
-        roster = pd.read_csv(io.StringIO(_decode(raw, path)), dtype=str, keep_default_na=False)
+        roster = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable roster CSV ({e})") from e
     roster.columns = [str(c).strip() for c in roster.columns]
     if "caller" not in roster.columns:
         raise ManifestError(f"{path}: missing column 'caller' (columns: {', '.join(roster.columns)})")
-    normalize = _phone_normalizer()
-    roster["caller"] = roster["caller"].map(lambda v: normalize(v) if str(v).strip() else "")
+    roster["caller"] = normalize_phones(roster["caller"])
     blank = roster["caller"] == ""
     if blank.any():
         log.warning("%s: %d roster row(s) without a caller skipped", path, int(blank.sum()))

@@ -63,7 +63,7 @@ def prepare_calls(
 
     Rows without a caller, a parsable start time or a duration are dropped (counted in a warning).
     """
-    from speechchurn.call.metadata import normalize_phones
+    from speechchurn.call.phones import normalize_phones
 
     frame = frame.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED_CALL_COLUMNS if c not in frame.columns]

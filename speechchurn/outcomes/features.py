@@ -95,7 +95,7 @@ def build_features(
 def load_outcomes(path: Path | str) -> pd.DataFrame:
     """OUTCOMES.csv: caller, churned (0/1), churn_date (YYYY-MM-DD; required when churned is 1)."""
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.metadata import normalize_phones
+    from speechchurn.call.phones import normalize_phones
 
     path = Path(path)
     try:

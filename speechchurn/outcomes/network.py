@@ -42,7 +42,7 @@ class CallGraph:
 def load_edges(path: Path | str) -> pd.DataFrame:
     """Read edges.csv: a, b[, calls]; phones normalised like call metadata."""
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.metadata import normalize_phones
+    from speechchurn.call.phones import normalize_phones
 
     path = Path(path)
     try:

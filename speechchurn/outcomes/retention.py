@@ -64,7 +64,7 @@ def newcombe_difference(a: Rate, b: Rate) -> dict:
 
 def _callers(path: Path) -> set[str]:
     from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.metadata import normalize_phones
+    from speechchurn.call.phones import normalize_phones
 
     try:
         frame = pd.read_csv(io.StringIO(read_table_text(path, "CSV")), dtype=str, keep_default_na=False)
