@@ -14,6 +14,8 @@ Systems, each a fresh process tree on the same folder, one after the other:
   acoustics, grading, report.
 * ``new``: ``speechchurn analyze`` of this tree with its defaults; then ``rerun``: the same command
   again on the same output folder (every file already done).
+* ``packed``: ``new`` with ``--packing files`` (opt-in): both channels of a call share 30 s windows
+  and consecutive short files of the batch are decoded together.
 
 Sets: ``audio_samples`` (bundled two-channel TTS calls), ``realspeech_calls`` (the two-channel calls of
 ``../shared/realspeech/make_telephone.sh --calls``) and ``short_clips`` (100 telephone-band mono
@@ -50,7 +52,8 @@ from benchmarks.common import REPO  # noqa: E402
 
 PREVIOUS_COMMIT = "bd19c7e"
 SETS = ("audio_samples", "realspeech_calls", "short_clips")
-SYSTEMS = ("peer", "previous", "new")
+SYSTEMS = ("peer", "previous", "new", "packed")
+SYSTEM_FLAGS = {"packed": ["--packing", "files"]}  # analyze options per speechchurn system
 SHORT_CLIPS = 100
 RSS_POLL_S = 0.2
 PROBE = """
@@ -155,7 +158,8 @@ def command(system: str, folder: Path, out: Path) -> tuple[list[str], Path | Non
         script = PEER_SCRIPT.replace("PROMPT", repr(accuracy.PEER_PROMPT))
         return [sys.executable, "-c", script, str(folder), str(out / "peer.json")], None
     tree = previous_tree() if system == "previous" else None
-    return [sys.executable, "-m", "speechchurn", "analyze", str(folder), "--out", str(out / "run")], tree
+    args = [sys.executable, "-m", "speechchurn", "analyze", str(folder), "--out", str(out / "run")]
+    return args + SYSTEM_FLAGS.get(system, []), tree
 
 
 def timed(args: list[str], tree: Path | None, probe_dir: Path, encode_log: Path) -> tuple[float, float]:
@@ -279,7 +283,8 @@ def render(rows: list[Measure], args: argparse.Namespace, elapsed_s: float) -> s
         "acoustics, grading and the report, included); `peer` is the plain faster-whisper script "
         "(ASR only, one process), `previous` is `speechchurn analyze` of commit bd19c7e, `new` of this "
         "tree (both with their default workers, one per core), `rerun` the same `new` command again on "
-        "its output folder. CER on the held-out items of benchmarks/splits (scored as in "
+        "its output folder, `packed` the `new` command with `--packing files`. CER on the held-out "
+        "items of benchmarks/splits (scored as in "
         "benchmarks/accuracy.py); `short_clips` are (up to) 100 telephone-band realspeech clips. The load "
         "average is the machine's 1-minute load when each run started: with other work on the 2 cores "
         "the absolute speeds are low, the ratios in one run are what compares.\n\n" + table(rows) + "\n"
