@@ -81,3 +81,19 @@ def dask_cluster(
                 process.kill()
         for log in logs:
             log.close()
+
+
+@contextlib.contextmanager
+def in_process_cluster() -> Iterator:
+    """A one-worker, one-thread Dask LocalCluster inside this process (tcp on 127.0.0.1, no dashboard)."""
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=":0",
+    ) as cluster:
+        yield cluster

@@ -110,19 +110,14 @@ def test_ctrl_c_stops_cleanly_with_a_resume_hint(uninterrupted, tmp_path):
 
 
 def test_dask_executor_matches_a_local_run(calls_dir, tmp_path, fake_engine, monkeypatch):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     import speechchurn.batch.executors
 
     monkeypatch.setattr(speechchurn.batch.executors, "MAX_IN_FLIGHT", 2)  # 3 files: exercises the refill
     local = analyze(calls_dir, tmp_path / "local")
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster:
+    from dask_cluster import in_process_cluster
+
+    with in_process_cluster() as cluster:
         options = AnalyzeOptions(executor="dask", scheduler=cluster.scheduler_address)
         remote = analyze(calls_dir, tmp_path / "dask", options)
     assert remote.done == local.done == 3

@@ -240,7 +240,7 @@ def _with_corrupt(short_dir, tmp_path):
 
 def test_every_executor_accepts_packing_files(short_dir, tmp_path, fake_engine, monkeypatch, model_home):
     """In-process, a local pool (its spawned workers use crash_jobs.fake_job) and Dask agree."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     import crash_jobs
 
     folder = _with_corrupt(short_dir, tmp_path)
@@ -251,14 +251,9 @@ def test_every_executor_accepts_packing_files(short_dir, tmp_path, fake_engine, 
         runs["pool"] = analyze(
             folder, tmp_path / "pool", AnalyzeOptions(transcribe=_files().transcribe, workers=2)
         )
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster:
+    from dask_cluster import in_process_cluster
+
+    with in_process_cluster() as cluster:
         options = AnalyzeOptions(
             transcribe=_files().transcribe, executor="dask", scheduler=cluster.scheduler_address
         )
