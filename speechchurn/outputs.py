@@ -82,24 +82,32 @@ def csv_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _float_texts(column: pd.Series) -> pd.Series:
-    """``FLOAT_FORMAT`` per value, '' for NaN (pandas' na_rep); each distinct value formatted once."""
+def format_distinct(values, format_one, missing: str = ""):
+    """``format_one(v)`` for every value of a 1-d array (object array out), each distinct value
+    formatted once; missing values (NaN, None) give ``missing``."""
     import numpy as np
 
-    values = column.to_numpy(dtype=float)
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)  # NaN -> -1, the "" appended last
-    texts = np.array([FLOAT_FORMAT % v for v in distinct.tolist()] + [""], dtype=object)[codes]
-    texts[(values == 0) & np.signbit(values)] = FLOAT_FORMAT % -0.0  # factorize merges -0.0 into 0.0
+    values = np.asarray(values)
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)  # missing -> code -1
+    texts = np.array([format_one(v) for v in distinct.tolist()] + [missing], dtype=object)[codes]
+    if values.dtype.kind == "f":  # factorize merges -0.0 into 0.0; pandas and Python keep the sign
+        texts[(values == 0) & np.signbit(values)] = format_one(-0.0)
+    return texts
+
+
+def _float_texts(column: pd.Series) -> pd.Series:
+    """``FLOAT_FORMAT`` per value, '' for NaN (pandas' na_rep)."""
+    texts = format_distinct(column.to_numpy(dtype=float), FLOAT_FORMAT.__mod__)
     return pd.Series(texts, index=column.index, dtype=object)
 
 
 def _zoned_texts(column: pd.Series) -> pd.Series | None:
     """Local wall time plus UTC offset (``2026-03-01 09:30:00+08:00``), or None where pandas would
     write fractions of a second or the zone has an offset that is not whole minutes."""
-    local = column.dt.tz_localize(None)
-    offset_s = (local - column.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds()
     if (column.dt.microsecond.fillna(0) != 0).any() or (column.dt.nanosecond.fillna(0) != 0).any():
         return None
+    local = column.dt.tz_localize(None)
+    offset_s = (local - column.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds()
     if (offset_s.fillna(0) % 60 != 0).any():
         return None
     suffix = offset_s.map({s: _offset_text(s) for s in offset_s.dropna().unique()})

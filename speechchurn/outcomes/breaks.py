@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.outcomes.columns import BREAK_COLUMNS
+from speechchurn.outputs import format_distinct
 
 SECONDS_PER_MINUTE = 60.0
 
@@ -162,19 +163,13 @@ def _flag(frame: pd.DataFrame, options: BreakOptions) -> pd.DataFrame:
 
 def _pct(values: pd.Series, points: bool = False) -> pd.Series:
     unit = "个百分点" if points else "%"
-    return _each_distinct((values * 100).round().astype(int), "{:+d}") + unit
+    texts = format_distinct((values * 100).round().astype(int).to_numpy(), "{:+d}".format)
+    return pd.Series(texts, index=values.index, dtype=object) + unit
 
 
 def _num(values: pd.Series) -> pd.Series:
-    return _each_distinct(values.round(2), "{:+.2f}")
-
-
-def _each_distinct(values: pd.Series, pattern: str) -> pd.Series:
-    """``pattern.format(v)`` for every value, formatting each distinct value once."""
-    codes, distinct = pd.factorize(values)  # NaN -> code -1: the last entry
-    missing = pattern.format(float("nan")) if (codes < 0).any() else ""
-    texts = np.array([pattern.format(v) for v in distinct.tolist()] + [missing], dtype=object)
-    return pd.Series(texts[codes], index=values.index, dtype=object)
+    texts = format_distinct(values.round(2).to_numpy(), "{:+.2f}".format, missing="{:+.2f}".format(float("nan")))
+    return pd.Series(texts, index=values.index, dtype=object)
 
 
 def add_breaks(
