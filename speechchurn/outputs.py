@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_float_dtype
 
@@ -21,6 +23,9 @@ CSV_ENCODING = "utf-8-sig"  # BOM so Excel detects UTF-8
 FLOAT_FORMAT = "%.4g"  # CSV float cells: 4 significant digits
 SECONDS_FORMAT = "%Y-%m-%d %H:%M:%S"  # CSV time cells without fractions of a second
 FILE_MODE = 0o666  # before the umask, like open()
+CSV_LINE_END = os.linesep  # pandas' default line terminator
+CSV_CHUNK_ROWS = 20_000  # rows joined into one string before writing
+_MAY_QUOTE = re.compile(r'[,"\r\n]')  # characters the csv module may quote a field for
 
 CALLS_CSV = "calls.csv"
 CALLERS_CSV = "callers.csv"
@@ -53,11 +58,80 @@ def _umask() -> int:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` as CSV with the bytes pandas' ``to_csv`` would write, formulas neutralised.
+
+    Frames whose columns are all numbers, booleans, times or text (the outputs of this tool) are
+    written row by row from per-column text; anything else goes through ``to_csv`` itself.
+    """
+    safe = neutralize_frame(frame)
+    cells = _cell_texts(safe)
     with atomic_path(path) as tmp:
-        csv_text_frame(neutralize_frame(frame)).to_csv(
-            tmp, index=False, encoding=CSV_ENCODING, float_format=FLOAT_FORMAT
-        )
+        if cells is None:
+            csv_text_frame(safe).to_csv(tmp, index=False, encoding=CSV_ENCODING, float_format=FLOAT_FORMAT)
+        else:
+            _write_rows(tmp, cells)
     return Path(path)
+
+
+def _write_rows(path: Path, cells: list) -> None:
+    """One CSV line per row from per-column cell texts (header first), in chunks of rows."""
+    from itertools import islice
+
+    rows = zip(*cells)
+    with open(path, "w", encoding=CSV_ENCODING, newline="") as handle:
+        while chunk := list(islice(rows, CSV_CHUNK_ROWS)):
+            handle.write(CSV_LINE_END.join(map(",".join, chunk)) + CSV_LINE_END)
+
+
+def _cell_texts(frame: pd.DataFrame) -> list | None:
+    """Each column's header and cells as pandas' CSV writer would write them (object arrays), or
+    None when a column holds something this does not format (pandas will)."""
+    if frame.shape[1] < 2 or not all(isinstance(name, str) for name in frame.columns):
+        return None  # a lone empty cell is quoted; non-text names are str()-ed by pandas
+    columns = []
+    for name, column in frame.items():
+        texts = _column_texts(column)
+        if texts is None:
+            return None
+        columns.append(np.concatenate([[_csv_field(name)], texts]))
+    return columns
+
+
+def _column_texts(column: pd.Series):
+    kind = column.dtype.kind
+    if is_float_dtype(column.dtype):
+        return _float_texts(column).to_numpy()
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        zoned = _zoned_texts(column)
+        return None if zoned is None else zoned.to_numpy()
+    if kind in "iu" and isinstance(column.dtype, np.dtype):
+        return format_distinct(column.to_numpy(), str)
+    if kind == "b" and isinstance(column.dtype, np.dtype):
+        return np.where(column.to_numpy(), "True", "False").astype(object)
+    if kind == "O" or isinstance(column.dtype, pd.StringDtype):
+        return _text_cells(column.to_numpy(dtype=object))
+    return None
+
+
+def _text_cells(values: np.ndarray):
+    """Text cells quoted where the CSV writer would quote them, '' for missing; None when a
+    present cell is not text."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    if not all(isinstance(v, str) for v in distinct.tolist()):
+        return None
+    return np.array([_csv_field(v) for v in distinct.tolist()] + [""], dtype=object)[codes]
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as one field of a line written by Python's csv module (QUOTE_MINIMAL)."""
+    if not _MAY_QUOTE.search(text):
+        return text
+    import csv
+    import io
+
+    line = io.StringIO()
+    csv.writer(line, lineterminator=CSV_LINE_END).writerow([text, ""])
+    return line.getvalue()[: -len("," + CSV_LINE_END)]
 
 
 def csv_text_frame(frame: pd.DataFrame) -> pd.DataFrame:

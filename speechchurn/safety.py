@@ -34,9 +34,18 @@ def neutralize_frame(frame):
 
     out = frame.copy()
     for column in out.columns:
-        if is_object_dtype(out[column]) or is_string_dtype(out[column]):
-            cells = out[column].tolist()
-            if any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in cells):
-                out[column] = [neutralize_cell(v) for v in cells]  # only columns with a risky cell
+        if (is_object_dtype(out[column]) or is_string_dtype(out[column])) and _has_formula(out[column]):
+            out[column] = [neutralize_cell(v) for v in out[column].tolist()]  # only risky columns
     out.columns = [neutralize_cell(c) for c in out.columns]
     return out
+
+
+def _has_formula(column) -> bool:
+    """Whether some text cell of a pandas column starts like a formula (each distinct cell checked once)."""
+    import pandas as pd
+
+    try:
+        cells = pd.unique(column.to_numpy(dtype=object)).tolist()
+    except TypeError:  # unhashable cells (lists): check them all
+        cells = column.tolist()
+    return any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in cells)

@@ -59,6 +59,26 @@ FRAMES = {
     ),
     "zoned all NaT": lambda: pd.DataFrame({"at": _zoned("Asia/Shanghai", [None, None])}),
     "naive times": lambda: pd.DataFrame({"at": pd.to_datetime(["2026-01-01 08:00:00", None])}),
+    "text to quote": lambda: pd.DataFrame(
+        {
+            "t": ["a,b", 'say "hi"', "two\nlines", "cr\rinside", "", None, math.nan, " lead", "投诉；销户"],
+            "n": range(9),
+        }
+    ),
+    "header to quote": lambda: pd.DataFrame({'a,"b"': [1, 2], "c": ["x", "y"]}),
+    "ints bools text": lambda: pd.DataFrame(
+        {
+            "i": np.array([0, -7, 2**40], dtype=np.int64),
+            "u": np.array([1, 2, 3], dtype=np.uint8),
+            "b": [True, False, True],
+            "s": pd.Series(["x", None, "=cmd"], dtype="str"),
+        }
+    ),
+    "mixed object": lambda: pd.DataFrame({"o": ["x", 1, True], "n": [1, 2, 3]}),
+    "nullable ints": lambda: pd.DataFrame({"i": pd.array([1, None], dtype="Int64"), "s": ["a", "b"]}),
+    "categories": lambda: pd.DataFrame({"c": pd.Categorical(["lo", "hi", None]), "n": [1, 2, 3]}),
+    "one text column": lambda: pd.DataFrame({"t": ["", "x"]}),
+    "no rows": lambda: pd.DataFrame({"i": pd.Series([], dtype=np.int64), "t": pd.Series([], dtype=object)}),
 }
 
 
@@ -74,3 +94,22 @@ def test_write_csv_leaves_the_callers_frame_alone(tmp_path):
     before = frame.copy()
     outputs.write_csv(frame, tmp_path / "x.csv")
     pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize(
+    ("name", "row_by_row"),
+    [
+        ("floats", True),
+        ("text to quote", True),
+        ("header to quote", True),
+        ("ints bools text", True),
+        ("categories", True),
+        ("no rows", True),
+        ("zoned Asia/Kathmandu", False),  # single column: pandas quotes a lone empty cell
+        ("mixed object", False),
+        ("nullable ints", False),
+        ("one text column", False),
+    ],
+)
+def test_write_csv_formats_the_tools_own_columns_itself(name, row_by_row):
+    assert (outputs._cell_texts(FRAMES[name]()) is not None) == row_by_row
