@@ -335,3 +335,11 @@ def test_normalize_phones_is_normalize_phone_per_cell_with_blank_as_empty():
 
     expected = [normalize_phone(v) if isinstance(v, str) and v.strip() else "" for v in PHONE_COLUMN]
     assert normalize_phones(pd.Series(PHONE_COLUMN, dtype=object)).tolist() == expected
+
+
+def test_phone_codes_give_one_code_per_normalised_number():
+    from speechchurn.call.phones import normalize_phones, phone_codes
+
+    codes, numbers = phone_codes(pd.Series(PHONE_COLUMN, dtype=object))
+    assert numbers[codes].tolist() == normalize_phones(pd.Series(PHONE_COLUMN, dtype=object)).tolist()
+    assert len(set(numbers.tolist())) == len(numbers)  # every spelling of 13812345678 shares a code

@@ -170,6 +170,23 @@ def test_network_counts_only_churns_known_at_the_cutoff():
     assert out.loc["nobody", "contacts"] == 0
 
 
+def test_edges_file_ends_share_one_set_of_numbers(tmp_path):
+    from speechchurn.outcomes.network import load_edges
+
+    path = tmp_path / "edges.csv"
+    path.write_text(
+        "a,b,calls\n+86 138 0000 0001,13800000002,2\n13800000002,8613800000001,\n13800000003,,4\n",
+        encoding="utf-8",
+    )
+    edges = load_edges(path)
+    assert edges["a"].tolist() == ["13800000001", "13800000002"]  # the row without b is skipped
+    assert edges["b"].tolist() == ["13800000002", "13800000001"]
+    assert edges["calls"].tolist() == [2.0, 1.0]
+    graph, plain = build_graph(edges), build_graph(edges.astype({"a": object, "b": object}))
+    assert sorted(graph.nodes) == sorted(plain.nodes) == ["13800000001", "13800000002"]
+    assert graph.adjacency[graph.index_of(["13800000001"])[0], graph.index_of(["13800000002"])[0]] == 3
+
+
 # ------------------------------------------------------------------------------------- models, export
 
 
@@ -226,6 +243,17 @@ def test_model_adds_probability_rank_and_reasons(trained):
     assert sorted(out["churn_rank"]) == list(range(1, len(out) + 1))
     top = out.sort_values("churn_rank").head(20)
     assert top["model_reason"].str.contains(r"\(\+").any()
+
+
+def test_model_scores_the_same_in_slices(trained, monkeypatch):
+    from speechchurn.outcomes import apply
+
+    _, _, result = trained
+    graded = grade_callers(result.features.frame, load_rules())
+    whole = apply.apply_model(graded, result.bundle, workers=1)
+    monkeypatch.setattr(apply, "MIN_SLICE_ROWS", 100)
+    assert len(apply._slices(len(graded), 3)) == 3
+    pd.testing.assert_frame_equal(apply.apply_model(graded, result.bundle, workers=3), whole)
 
 
 def test_model_reason_is_the_largest_single_feature_swaps_for_every_customer(trained):

@@ -226,13 +226,21 @@ def load_manifest(path: str | os.PathLike, tz: str | ZoneInfo | None = DEFAULT_T
 
 def read_table_text(path: Path, kind: str = "manifest") -> str:
     """A CSV as Excel saves it (UTF-8, UTF-8 BOM or GBK/GB18030) as text; `kind` names it in errors."""
+    data, encoding = read_table_bytes(path, kind)
+    return data.decode(encoding)
+
+
+def read_table_bytes(path: Path, kind: str = "manifest") -> tuple[bytes, str]:
+    """(bytes, encoding) of a CSV as Excel saves it (UTF-8, UTF-8 BOM or GBK/GB18030), so pandas can
+    parse the bytes itself; `kind` names the file in errors."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ManifestError(f"{path}: cannot read {kind}: {e.strerror or e}") from e
     for encoding in MANIFEST_ENCODINGS:
         try:
-            return data.decode(encoding)
+            data.decode(encoding)
+            return data, encoding
         except UnicodeDecodeError:
             continue
     raise ManifestError(

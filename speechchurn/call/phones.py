@@ -67,16 +67,25 @@ _CANONICAL_DIGITS = r"(?!00)(?!861[0-9]{10}$)[0-9]+"
 def normalize_phones(values) -> np.ndarray:
     """normalize_phone over a column (object array): once per distinct value, already-canonical
     digit strings skipped in bulk; blank or missing cells give ``""`` (not ``unknown``)."""
+    codes, numbers = phone_codes(values)
+    return numbers[codes]
+
+
+def phone_codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, numbers): the normalised numbers of a column as integer codes into distinct
+    ``numbers`` (object array; ``""`` for blank or missing cells), so ``numbers[codes]`` is
+    :func:`normalize_phones`. Each distinct cell is normalised once."""
     import numpy as np
     import pandas as pd
 
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna("").astype(str).to_numpy())
-    distinct = pd.Series(uniques, dtype=object)
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    distinct = pd.Series([str(v) for v in uniques.tolist()] + [""], dtype=object)  # last: missing
     canonical = distinct.str.fullmatch(_CANONICAL_DIGITS).to_numpy(dtype=bool)
-    normal = distinct.to_numpy(dtype=object).copy()
+    normal = distinct.to_numpy(dtype=object, copy=True)
     for i in np.flatnonzero(~canonical):
         normal[i] = normalize_phone(normal[i]) if normal[i].strip() else ""
-    return normal[codes]
+    merged, numbers = pd.factorize(normal)  # two spellings of one number become one code
+    return merged[codes], np.asarray(numbers, dtype=object)
 
 
 def caller_key(raw: object) -> str | None:

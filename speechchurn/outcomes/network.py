@@ -40,13 +40,18 @@ class CallGraph:
 
 
 def load_edges(path: Path | str) -> pd.DataFrame:
-    """Read edges.csv: a, b[, calls]; phones normalised like call metadata."""
-    from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.phones import normalize_phones
+    """Read edges.csv: a, b[, calls]; phones normalised like call metadata.
+
+    ``a`` and ``b`` are categoricals over the same normalised numbers (one pass over both ends),
+    so :func:`build_graph` takes their codes as they are.
+    """
+    from speechchurn.call.metadata import read_table_bytes
+    from speechchurn.call.phones import phone_codes
 
     path = Path(path)
+    data, encoding = read_table_bytes(path, "edges file")
     try:
-        frame = pd.read_csv(io.StringIO(read_table_text(path, "edges file")), dtype={"a": str, "b": str})
+        frame = pd.read_csv(io.BytesIO(data), encoding=encoding, dtype={"a": object, "b": object})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ManifestError(f"{path}: unreadable edges CSV ({e})") from e
     frame = frame.rename(columns=lambda c: str(c).strip())
@@ -54,23 +59,39 @@ def load_edges(path: Path | str) -> pd.DataFrame:
     if missing:
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (need a, b[, calls])")
     calls = pd.to_numeric(frame["calls"], errors="coerce") if "calls" in frame else 1.0
-    ends = normalize_phones(np.concatenate([frame["a"].to_numpy(object), frame["b"].to_numpy(object)]))
-    out = pd.DataFrame({"a": ends[: len(frame)], "b": ends[len(frame) :]})  # one pass: ends share numbers
-    out["calls"] = pd.Series(calls, index=frame.index).fillna(1.0).to_numpy(dtype=np.float64)
-    bad = (out["a"] == "") | (out["b"] == "")
+    codes, numbers = phone_codes(np.concatenate([frame["a"].to_numpy(object), frame["b"].to_numpy(object)]))
+    a, b = codes[: len(frame)], codes[len(frame) :]
+    blank = np.flatnonzero(numbers == "")
+    bad = np.isin(a, blank) | np.isin(b, blank)
     if bad.any():
         log.warning("%s: %d edge row(s) without both ends skipped", path, int(bad.sum()))
-    return out.loc[~bad].reset_index(drop=True)
+    weight = pd.Series(calls, index=frame.index).fillna(1.0).to_numpy(dtype=np.float64)
+    (a, b), numbers = _used_only((a[~bad], b[~bad]), numbers)
+    numbers = pd.Index(numbers, dtype=object)
+    return pd.DataFrame(
+        {
+            "a": pd.Categorical.from_codes(a, categories=numbers),
+            "b": pd.Categorical.from_codes(b, categories=numbers),
+            "calls": weight[~bad],
+        }
+    )
+
+
+def _used_only(code_arrays, values: np.ndarray):
+    """(code arrays renumbered, values) keeping only the values some code points at."""
+    used = np.zeros(len(values), dtype=bool)
+    for codes in code_arrays:
+        used[codes] = True
+    renumber = np.cumsum(used) - 1
+    return tuple(renumber[codes] for codes in code_arrays), values[used]
 
 
 def build_graph(edges: pd.DataFrame) -> CallGraph:
-    """Undirected graph: one factorize over both ends, one sparse matrix (duplicates summed)."""
+    """Undirected graph: integer ends (one factorize over both, unless they are categoricals over the
+    same numbers), one sparse matrix (duplicates summed)."""
     from scipy import sparse
 
-    ends = np.concatenate([edges["a"].to_numpy(dtype=object), edges["b"].to_numpy(dtype=object)])
-    codes, nodes = pd.factorize(ends)
-    m = len(edges)
-    a, b = codes[:m], codes[m:]
+    a, b, nodes = _end_codes(edges)
     weight = edges["calls"].to_numpy(dtype=np.float64)
     loop = a == b
     a, b, weight = a[~loop], b[~loop], weight[~loop]
@@ -79,6 +100,16 @@ def build_graph(edges: pd.DataFrame) -> CallGraph:
     adjacency = sparse.coo_array((np.concatenate([weight, weight]), (rows, cols)), shape=(n, n)).tocsr()
     adjacency.sum_duplicates()
     return CallGraph(np.asarray(nodes, dtype=object), adjacency)
+
+
+def _end_codes(edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a codes, b codes, nodes) over the numbers of both ends."""
+    a, b = edges["a"], edges["b"]
+    if isinstance(a.dtype, pd.CategoricalDtype) and a.dtype == b.dtype:
+        return a.cat.codes.to_numpy(), b.cat.codes.to_numpy(), a.cat.categories.to_numpy(dtype=object)
+    m = len(edges)
+    codes, nodes = pd.factorize(np.concatenate([a.to_numpy(dtype=object), b.to_numpy(dtype=object)]))
+    return codes[:m], codes[m:], nodes
 
 
 def churned_by(outcomes: pd.DataFrame | None, as_of: pd.Timestamp) -> set[str]:

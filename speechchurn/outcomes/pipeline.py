@@ -56,33 +56,67 @@ def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> tuple[
     return load_calls(out_dir, timezone), load_evidence(out_dir)
 
 
-def add_outcome_columns(callers, calls, as_of, options: OutcomeOptions):
-    """Behaviour breaks always; network columns with --network (churned contacts from --outcomes)."""
-    callers = add_breaks(callers, calls, as_of, options.breaks or BreakOptions())
+@dataclass(frozen=True)
+class SideInputs:
+    """What grading reads besides the calls (loaded in a second thread while the calls aggregate)."""
+
+    graph: object | None = None  # network.CallGraph, with --network
+    outcomes: pd.DataFrame | None = None  # who already left, with --network --outcomes
+    model: dict | None = None  # the saved churn model, with --model
+
+
+def load_side_inputs(options: OutcomeOptions) -> SideInputs:
+    """The churn model, the call graph and the outcomes named in ``options`` (each only if given)."""
+    model = graph = outcomes = None
+    if options.model is not None:
+        from speechchurn.outcomes.train import load_model
+
+        model = load_model(options.model)
+    if options.network is not None:
+        from speechchurn.outcomes.features import load_outcomes
+        from speechchurn.outcomes.network import build_graph, load_edges
+
+        outcomes = load_outcomes(options.outcomes) if options.outcomes else None
+        graph = build_graph(load_edges(options.network))
+    return SideInputs(graph, outcomes, model)
+
+
+def aggregate_with_inputs(calls, as_of, roster, options: OutcomeOptions) -> tuple[pd.DataFrame, SideInputs]:
+    """(callers with behaviour breaks, side inputs): the side inputs load in a second thread meanwhile
+    (file reading, parsing and scikit-learn's import overlap pandas' aggregation on 2 cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from speechchurn.customers.aggregate import aggregate_callers
+
+    with ThreadPoolExecutor(1, thread_name_prefix="speechchurn-inputs") as side:
+        pending = side.submit(load_side_inputs, options)
+        callers = aggregate_callers(calls, as_of, roster)
+        callers = add_breaks(callers, calls, as_of, options.breaks or BreakOptions())
+        return callers, pending.result()
+
+
+def with_network(callers, inputs: SideInputs, as_of, options: OutcomeOptions):
+    """Network columns with --network (churned contacts from --outcomes)."""
     if options.network is None:
         return callers
-    from speechchurn.outcomes.features import load_outcomes
-    from speechchurn.outcomes.network import add_network, build_graph, churned_by, load_edges
+    from speechchurn.outcomes.network import add_network, churned_by
 
-    outcomes = load_outcomes(options.outcomes) if options.outcomes else None
-    if outcomes is None:
+    if inputs.outcomes is None:
         log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
-    return add_network(callers, build_graph(load_edges(options.network)), churned_by(outcomes, as_of))
+    return add_network(callers, inputs.graph, churned_by(inputs.outcomes, as_of))
 
 
-def _with_model(graded, options: OutcomeOptions):
+def _with_model(graded, model: dict, options: OutcomeOptions):
     from speechchurn.outcomes.apply import apply_model
-    from speechchurn.outcomes.train import load_model
 
-    bundle = load_model(options.model)
-    absent = [f for f in bundle["features"] if f not in graded.columns]
+    absent = [f for f in model["features"] if f not in graded.columns]
     if any(f in NETWORK_COLUMNS for f in absent):
         raise ConfigError(
             f"{Path(options.model).name}: the model uses the call network; pass --network edges.csv"
         )
     if absent:
         log.warning("model features absent from the calls, read as 0: %s", ", ".join(absent))
-    return apply_model(graded, bundle)
+    return apply_model(graded, model)
 
 
 def _with_clusters(graded, out_dir: Path, options: OutcomeOptions):
@@ -122,15 +156,15 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
     """The grading part of :func:`grade_outcomes` on a loaded calls table; writes callers/review.csv."""
     from speechchurn import outputs
     from speechchurn.batch.pipeline import _as_of_timestamp
-    from speechchurn.customers.aggregate import aggregate_callers, load_roster
+    from speechchurn.customers.aggregate import load_roster
     from speechchurn.customers.grading import grade_callers, load_rules
     from speechchurn.customers.review import build_review_queue
 
     rules = load_rules(grade_options.rules)
     roster = load_roster(grade_options.customers) if grade_options.customers else None
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
-    callers = add_outcome_columns(aggregate_callers(calls, as_of, roster), calls, as_of, options)
-    graded = grade_callers(callers, rules)
+    callers, inputs = aggregate_with_inputs(calls, as_of, roster, options)
+    graded = grade_callers(with_network(callers, inputs, as_of, options), rules)
     if (
         options.calls_csv is None and (out_dir / STORE_NAME).is_file()
     ):  # reviewers' overrides (analysed OUT_DIR)
@@ -138,7 +172,7 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
 
         graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
     if options.model is not None:
-        graded = _with_model(graded, options)
+        graded = _with_model(graded, inputs.model, options)
     if options.tiering == "cluster":
         graded = _with_clusters(graded, out_dir, options)
     outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
