@@ -11,6 +11,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +58,63 @@ def _umask() -> int:
     return mask
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+@dataclass(frozen=True)
+class CsvLines:
+    """A frame's columns already written as CSV text: the header and one partial line per row."""
+
+    columns: tuple[str, ...]
+    lines: np.ndarray  # object array: header line first, then one per row
+
+
+def write_csv(frame: pd.DataFrame, path: Path, ahead: CsvLines | None = None) -> Path:
     """``frame`` as CSV with the bytes pandas' ``to_csv`` would write, formulas neutralised.
 
     Frames whose columns are all numbers, booleans, times or text (the outputs of this tool) are
     written row by row from per-column text; anything else goes through ``to_csv`` itself.
+    ``ahead``: :func:`csv_lines` of ``frame``'s leading columns (same rows and values), so a caller
+    can write those while the last columns are still being computed.
     """
-    safe = neutralize_frame(frame)
-    cells = _cell_texts(safe)
+    lead = len(ahead.columns) if _leads(ahead, frame) else 0
+    rest = frame.iloc[:, lead:]
+    texts = csv_column_texts(rest)
     with atomic_path(path) as tmp:
-        if cells is None:
-            csv_text_frame(safe).to_csv(tmp, index=False, encoding=CSV_ENCODING, float_format=FLOAT_FORMAT)
+        if frame.shape[1] >= 2 and not frame.columns.has_duplicates and all(c in texts for c in rest.columns):
+            _write_rows(tmp, ([ahead.lines] if lead else []) + [texts[name] for name in rest.columns])
         else:
-            _write_rows(tmp, cells)
+            safe = neutralize_frame(frame)
+            csv_text_frame(safe).to_csv(tmp, index=False, encoding=CSV_ENCODING, float_format=FLOAT_FORMAT)
     return Path(path)
+
+
+def csv_lines(frame: pd.DataFrame) -> CsvLines | None:
+    """``frame`` as the CSV text :func:`write_csv` would write for it (None where pandas would)."""
+    texts = csv_column_texts(frame)
+    if not len(frame.columns) or not all(c in texts for c in frame.columns):
+        return None
+    lines = np.fromiter(map(",".join, zip(*texts.values())), dtype=object, count=len(frame) + 1)
+    return CsvLines(tuple(frame.columns), lines)
+
+
+def _leads(ahead: CsvLines | None, frame: pd.DataFrame) -> bool:
+    return (
+        ahead is not None
+        and len(ahead.lines) == len(frame) + 1
+        and tuple(frame.columns[: len(ahead.columns)]) == ahead.columns
+    )
+
+
+def csv_column_texts(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Header and cells of each column that :func:`write_csv` writes itself, as pandas' CSV writer
+    would write them (neutralised, quoted; one object array per column, header first), by column
+    name. Columns left to pandas, and frames with repeated or non-text names, are absent."""
+    if frame.columns.has_duplicates or not all(isinstance(name, str) for name in frame.columns):
+        return {}
+    out = {}
+    for name, column in zip(frame.columns, neutralize_frame(frame).items(), strict=True):
+        texts = _column_texts(column[1])
+        if texts is not None:
+            out[name] = np.concatenate([[_csv_field(column[0])], texts])
+    return out
 
 
 def _write_rows(path: Path, cells: list) -> None:
@@ -81,20 +125,6 @@ def _write_rows(path: Path, cells: list) -> None:
     with open(path, "w", encoding=CSV_ENCODING, newline="") as handle:
         while chunk := list(islice(rows, CSV_CHUNK_ROWS)):
             handle.write(CSV_LINE_END.join(map(",".join, chunk)) + CSV_LINE_END)
-
-
-def _cell_texts(frame: pd.DataFrame) -> list | None:
-    """Each column's header and cells as pandas' CSV writer would write them (object arrays), or
-    None when a column holds something this does not format (pandas will)."""
-    if frame.shape[1] < 2 or not all(isinstance(name, str) for name in frame.columns):
-        return None  # a lone empty cell is quoted; non-text names are str()-ed by pandas
-    columns = []
-    for name, column in frame.items():
-        texts = _column_texts(column)
-        if texts is None:
-            return None
-        columns.append(np.concatenate([[_csv_field(name)], texts]))
-    return columns
 
 
 def _column_texts(column: pd.Series):

@@ -111,5 +111,17 @@ def test_write_csv_leaves_the_callers_frame_alone(tmp_path):
         ("one text column", False),
     ],
 )
-def test_write_csv_formats_the_tools_own_columns_itself(name, row_by_row):
-    assert (outputs._cell_texts(FRAMES[name]()) is not None) == row_by_row
+def test_write_csv_formats_the_tools_own_columns_itself(tmp_path, monkeypatch, name, row_by_row):
+    written_rows = []
+    write_rows = outputs._write_rows
+    monkeypatch.setattr(outputs, "_write_rows", lambda *a: written_rows.append(write_rows(*a)))
+    outputs.write_csv(FRAMES[name](), tmp_path / "x.csv")
+    assert bool(written_rows) == row_by_row
+
+
+@pytest.mark.parametrize("lead", [["i"], ["i", "u", "b"], ["u"], ["i", "u", "b", "s"]])
+def test_write_csv_takes_leading_columns_written_ahead(tmp_path, lead):
+    frame = FRAMES["ints bools text"]()  # columns i, u, b, s
+    ahead = outputs.csv_lines(frame[lead])
+    written = outputs.write_csv(frame, tmp_path / "ahead.csv", ahead=ahead).read_bytes()
+    assert written == _pandas_bytes(frame, tmp_path / "pandas.csv")  # ["u"] does not lead: ignored

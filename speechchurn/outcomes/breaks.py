@@ -123,42 +123,46 @@ def break_figures(calls: pd.DataFrame, as_of: pd.Timestamp, options: BreakOption
 
 def _flag(frame: pd.DataFrame, options: BreakOptions) -> pd.DataFrame:
     """behaviour_break and a Chinese break_reason naming each crossed threshold with its figures."""
-    if frame.empty:  # nobody called in either window
-        return frame.assign(
-            behaviour_break=np.zeros(0, dtype=np.int64), break_reason=np.zeros(0, dtype=object)
-        )
-    active = frame["calls_baseline"] >= options.active_min_calls
-    n_r, n_b = frame["calls_recent"].astype(int).astype(str), frame["calls_baseline"].astype(int).astype(str)
-    windows = f"（近{options.recent_days}天 " + n_r + f" 次 / 前{options.baseline_days}天 " + n_b + " 次）"
-    checks = [
-        (frame["break_went_quiet"] == 1, pd.Series("由活跃转沉默", index=frame.index) + windows),
-        (
-            active & (frame["break_calls"] <= options.rate_drop_at_most) & (frame["break_went_quiet"] == 0),
-            "通话次数 " + _pct(frame["break_calls"]) + windows,
-        ),
-        (
-            active & (frame["break_minutes"] <= options.rate_drop_at_most),
-            "通话时长 " + _pct(frame["break_minutes"]),
-        ),
-        (
-            frame["break_sentiment"] <= options.sentiment_drop_at_most,
-            "情绪 " + _num(frame["break_sentiment"]),
-        ),
-        (
-            frame["break_complaint_share"] >= options.complaint_rise_at_least,
-            "投诉占比 " + _pct(frame["break_complaint_share"], points=True),
-        ),
-        (
-            frame["break_answered_share"] <= options.answered_drop_at_most,
-            "外呼接通率 " + _pct(frame["break_answered_share"], points=True),
-        ),
-    ]
-    reason = pd.Series("", index=frame.index, dtype=object)
-    for held, text in checks:
-        reason = reason.where(~held, np.where(reason == "", text, reason + "；" + text))
-    frame["behaviour_break"] = (reason != "").astype(np.int64)
+    held = _crossed(frame, options)
+    flagged = np.logical_or.reduce([h.to_numpy() for h in held.values()]) if len(frame) else np.zeros(0, bool)
+    reason = np.full(len(frame), "", dtype=object)
+    if flagged.any():  # texts only for the customers with a break
+        reason[flagged] = _reason_texts(frame.loc[flagged], {k: h[flagged] for k, h in held.items()}, options)
+    frame["behaviour_break"] = flagged.astype(np.int64)
     frame["break_reason"] = reason
     return frame
+
+
+def _crossed(frame: pd.DataFrame, options: BreakOptions) -> dict[str, pd.Series]:
+    """Which thresholds each customer crosses, by reason (in the order reasons are listed)."""
+    active = frame["calls_baseline"] >= options.active_min_calls
+    quiet = frame["break_went_quiet"] == 1
+    return {
+        "quiet": quiet,
+        "calls": active & (frame["break_calls"] <= options.rate_drop_at_most) & ~quiet,
+        "minutes": active & (frame["break_minutes"] <= options.rate_drop_at_most),
+        "sentiment": frame["break_sentiment"] <= options.sentiment_drop_at_most,
+        "complaint": frame["break_complaint_share"] >= options.complaint_rise_at_least,
+        "answered": frame["break_answered_share"] <= options.answered_drop_at_most,
+    }
+
+
+def _reason_texts(frame: pd.DataFrame, held: dict[str, pd.Series], options: BreakOptions) -> np.ndarray:
+    """'；'-joined Chinese texts of the crossed thresholds (every row crosses at least one)."""
+    n_r, n_b = frame["calls_recent"].astype(int).astype(str), frame["calls_baseline"].astype(int).astype(str)
+    windows = f"（近{options.recent_days}天 " + n_r + f" 次 / 前{options.baseline_days}天 " + n_b + " 次）"
+    texts = {
+        "quiet": "由活跃转沉默" + windows,
+        "calls": "通话次数 " + _pct(frame["break_calls"]) + windows,
+        "minutes": "通话时长 " + _pct(frame["break_minutes"]),
+        "sentiment": "情绪 " + _num(frame["break_sentiment"]),
+        "complaint": "投诉占比 " + _pct(frame["break_complaint_share"], points=True),
+        "answered": "外呼接通率 " + _pct(frame["break_answered_share"], points=True),
+    }
+    reason = pd.Series("", index=frame.index, dtype=object)
+    for key, text in texts.items():
+        reason = reason.where(~held[key], np.where(reason == "", text, reason + "；" + text))
+    return reason.to_numpy(dtype=object)
 
 
 def _pct(values: pd.Series, points: bool = False) -> pd.Series:

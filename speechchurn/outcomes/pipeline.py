@@ -17,7 +17,7 @@ import pandas as pd
 
 from speechchurn.errors import ConfigError
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks
-from speechchurn.outcomes.columns import NETWORK_COLUMNS
+from speechchurn.outcomes.columns import MODEL_COLUMNS, NETWORK_COLUMNS
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
@@ -119,6 +119,20 @@ def _with_model(graded, model: dict, options: OutcomeOptions):
     return apply_model(graded, model)
 
 
+def _scored_and_written(graded, model: dict, options: OutcomeOptions):
+    """(graded with the model's columns, callers.csv text of the columns it had or None): the model
+    scores in a second thread while this one writes the text (scoring runs mostly outside the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from speechchurn.outputs import csv_lines
+
+    with ThreadPoolExecutor(1, thread_name_prefix="speechchurn-model") as side:
+        scored = side.submit(_with_model, graded, model, options)
+        kept = graded.drop(columns=list(MODEL_COLUMNS), errors="ignore")  # columns the model leaves
+        ahead = csv_lines(kept) if options.tiering == "rules" else None  # cluster tiering re-tiers
+        return scored.result(), ahead
+
+
 def _with_clusters(graded, out_dir: Path, options: OutcomeOptions):
     from speechchurn.outcomes.cluster import apply_cluster_tiers, cluster_tiers
     from speechchurn.outputs import atomic_path
@@ -171,11 +185,12 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
         from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides
 
         graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
+    ahead = None
     if options.model is not None:
-        graded = _with_model(graded, inputs.model, options)
+        graded, ahead = _scored_and_written(graded, inputs.model, options)
     if options.tiering == "cluster":
         graded = _with_clusters(graded, out_dir, options)
-    outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
+    outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV, ahead=ahead)
     outputs.write_csv(
         build_review_queue(graded, evidence, top=grade_options.top), out_dir / outputs.REVIEW_CSV
     )
