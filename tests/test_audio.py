@@ -117,8 +117,16 @@ def _wav_header_only(path):
     path.write_bytes(path.read_bytes()[:30])  # cut inside the fmt chunk
 
 
+def _unknown_format_tag(path):
+    write_wav(path, tone(1.0, 8000), 8000)
+    data = bytearray(path.read_bytes())
+    data[20:22] = (0x1234).to_bytes(2, "little")  # fmt chunk's format tag: no codec has it
+    path.write_bytes(bytes(data))
+
+
 BAD_FILES = {
     "empty.wav": (lambda p: p.write_bytes(b""), "empty file"),
+    "odd_codec.wav": (_unknown_format_tag, r"audio codec not supported \(WAV format tag 0x1234\)$"),
     "notes.wav": (
         lambda p: p.write_text("这不是音频\n" * 40, encoding="utf-8"),
         r"not a decodable audio file \(invalid data\)$",  # no raw [Errno 1094995529]

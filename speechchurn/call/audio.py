@@ -268,6 +268,8 @@ def _decoded_blocks(path: Path, options: AudioOptions, info: dict) -> Iterator[n
             if not container.streams.audio:
                 raise AudioDecodeError(f"{path.name}: no audio stream")
             stream = container.streams.audio[0]
+            if stream.codec_context is None:  # FFmpeg has no decoder for it (e.g. an unknown WAV format tag)
+                raise AudioDecodeError(f"{path.name}: audio codec not supported{_wav_format_note(path)}")
             info.update(rate=int(stream.rate or 0), channels=int(stream.channels))
             pick = _channel_plan(path, int(stream.channels), options)
             resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=SAMPLE_RATE)
@@ -278,6 +280,18 @@ def _decoded_blocks(path: Path, options: AudioOptions, info: dict) -> Iterator[n
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
         raise AudioDecodeError(f"{path.name}: not a decodable audio file ({_decode_reason(e)})") from e
+
+
+def _wav_format_note(path: Path) -> str:
+    """`` (WAV format tag 0x1234)`` for a RIFF/WAVE file whose fmt chunk opens the file, else ''."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(22)
+    except OSError:
+        return ""
+    if len(head) < 22 or head[:4] != b"RIFF" or head[8:16] != b"WAVEfmt ":
+        return ""
+    return f" (WAV format tag 0x{struct.unpack('<H', head[20:22])[0]:04x})"
 
 
 def _decode_reason(error: Exception) -> str:
