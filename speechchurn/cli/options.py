@@ -118,7 +118,8 @@ def parse_engine(value: str) -> str:
     return value
 
 
-def _one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
+def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``, else a usage error naming the option and the choices."""
     if value not in choices:
         raise typer.BadParameter(f"{option} must be one of {', '.join(choices)}, got {value!r}")
     return value
@@ -127,13 +128,13 @@ def _one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
 def parse_executor(value: str) -> str:
     from speechchurn.batch.options import EXECUTORS
 
-    return _one_of("--executor", value, EXECUTORS)
+    return one_of("--executor", value, EXECUTORS)
 
 
 def parse_packing(value: str) -> str:
     from speechchurn.asr.transcribe import PACKINGS
 
-    return _one_of("--packing", value, PACKINGS)
+    return one_of("--packing", value, PACKINGS)
 
 
 def parse_channels(value: str) -> str:

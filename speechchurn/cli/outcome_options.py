@@ -28,8 +28,29 @@ OutcomesCsv = Annotated[
 Model = Annotated[
     Path | None, typer.Option("--model", help="Model saved by `speechchurn train`.", **_IN_FILE)
 ]
+
+
+def parse_tiering(value: str) -> str:
+    from speechchurn.cli.options import one_of
+    from speechchurn.outcomes.pipeline import TIERINGS
+
+    return one_of("--tiering", value, TIERINGS)
+
+
+def parse_model_kind(value: str) -> str:
+    from speechchurn.cli.options import one_of
+    from speechchurn.outcomes.train import MODEL_KINDS
+
+    return one_of("--model-kind", value, MODEL_KINDS)
+
+
 Tiering = Annotated[
-    str, typer.Option("--tiering", help="rules, or cluster (k-means tiers named by centroid).")
+    str,
+    typer.Option("--tiering", parser=parse_tiering, help="rules, or cluster (k-means tiers named by centroid)."),
+]
+ModelKind = Annotated[
+    str | None,
+    typer.Option(parser=parse_model_kind, help="Model to save: logistic, tree or boosting (default: best CV AUC)."),
 ]
 RecentDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days in the latest window.")]
 BaselineDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days of baseline before it.")]
@@ -38,13 +59,9 @@ BaselineDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days o
 def outcome_options(
     calls=None, model=None, tiering="rules", network=None, outcomes=None, recent=30, baseline=90
 ):
-    """OutcomeOptions from CLI values; a bad --tiering is a usage error naming the option."""
+    """OutcomeOptions from CLI values (--tiering already checked by its parser)."""
     from speechchurn.outcomes.breaks import BreakOptions
-    from speechchurn.outcomes.pipeline import TIERINGS, OutcomeOptions
+    from speechchurn.outcomes.pipeline import OutcomeOptions
 
-    if tiering not in TIERINGS:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(TIERINGS)}, got {tiering!r}", param_hint="'--tiering'"
-        )
     breaks = BreakOptions(recent_days=recent, baseline_days=baseline)
     return OutcomeOptions(calls, model, tiering, network, outcomes, breaks)

@@ -19,7 +19,7 @@ from speechchurn.cli.options import (
     parse_date,
     setup_logging,
 )
-from speechchurn.cli.outcome_options import BaselineDays, CallsCsv, Network, RecentDays, outcome_options
+from speechchurn.cli.outcome_options import BaselineDays, CallsCsv, ModelKind, Network, RecentDays, outcome_options
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 InFile = {"exists": True, "dir_okay": False, "resolve_path": True}
@@ -48,9 +48,7 @@ def train(
     export_rules: Annotated[
         Path | None, typer.Option("--export-rules", help="Write the decision tree as a rules TOML file.")
     ] = None,
-    model_kind: Annotated[
-        str | None, typer.Option(help="Model to save: logistic, tree or boosting (default: best CV AUC).")
-    ] = None,
+    model_kind: ModelKind = None,
     recent_days: RecentDays = 30,
     baseline_days: BaselineDays = 90,
     timezone: Timezone = DEFAULT_TIMEZONE,
@@ -59,12 +57,10 @@ def train(
     """Learn churn from outcomes: logistic regression, decision tree and gradient boosting vs the rules."""
     setup_logging(False, quiet)
     from speechchurn.outcomes.pipeline import train_run
-    from speechchurn.outcomes.train import MODEL_KINDS, TrainOptions
+    from speechchurn.outcomes.train import TrainOptions
 
     if out_dir is None and calls is None:
         raise fail("give an analysed OUT_DIR or --calls calls.csv", EXIT_USAGE)
-    if model_kind is not None and model_kind not in MODEL_KINDS:
-        raise fail(f"--model-kind must be one of {', '.join(MODEL_KINDS)}, got {model_kind!r}", EXIT_USAGE)
     options = outcome_options(
         calls, network=network, outcomes=outcomes, recent=recent_days, baseline=baseline_days
     )
