@@ -51,3 +51,7 @@ class ClusterError(SpeechchurnError):
 
 class LeakageError(SpeechchurnError):
     """A feature was built from data after the training cutoff, or labels overlap the features' time."""
+
+
+class HelperError(SpeechchurnError):
+    """Grading's helper process stopped before it answered (killed, or out of memory)."""

@@ -22,7 +22,8 @@ from speechchurn.safety import neutralize_frame
 
 CSV_ENCODING = "utf-8-sig"  # BOM so Excel detects UTF-8
 FLOAT_FORMAT = "%.4g"  # CSV float cells: 4 significant digits
-SECONDS_FORMAT = "%Y-%m-%d %H:%M:%S"  # CSV time cells without fractions of a second
+CSV_TIME_SEP = " "  # between date and time in CSV time cells (pandas' to_csv)
+ISO_TIME_SEP = "T"  # between date and time in Timestamp.isoformat()
 FILE_MODE = 0o666  # before the umask, like open()
 CSV_LINE_END = os.linesep  # pandas' default line terminator
 CSV_CHUNK_ROWS = 20_000  # rows joined into one string before writing
@@ -147,9 +148,12 @@ def _text_cells(values: np.ndarray):
     """Text cells quoted where the CSV writer would quote them, '' for missing; None when a
     present cell is not text."""
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    if not all(isinstance(v, str) for v in distinct.tolist()):
+    texts = distinct.tolist()
+    if not all(isinstance(v, str) for v in texts):
         return None
-    return np.array([_csv_field(v) for v in distinct.tolist()] + [""], dtype=object)[codes]
+    if _MAY_QUOTE.search("".join(texts)):  # some cell may need quotes: ask the csv module per cell
+        texts = [_csv_field(v) for v in texts]
+    return np.array(texts + [""], dtype=object)[codes]
 
 
 def _csv_field(text: str) -> str:
@@ -205,7 +209,17 @@ def _float_texts(column: pd.Series) -> pd.Series:
     return pd.Series(texts, index=column.index, dtype=object)
 
 
-def _zoned_texts(column: pd.Series) -> pd.Series | None:
+def iso_texts(column: pd.Series) -> pd.Series:
+    """``Timestamp.isoformat()`` of each time of a column (``2026-03-01T09:30:00+08:00``), in bulk
+    for zoned times in whole seconds."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype) and column.notna().all():
+        texts = _zoned_texts(column, ISO_TIME_SEP)
+        if texts is not None:
+            return texts
+    return column.map(lambda t: t.isoformat())
+
+
+def _zoned_texts(column: pd.Series, sep: str = CSV_TIME_SEP) -> pd.Series | None:
     """Local wall time plus UTC offset (``2026-03-01 09:30:00+08:00``), or None where pandas would
     write fractions of a second or the zone has an offset that is not whole minutes."""
     if (column.dt.microsecond.fillna(0) != 0).any() or (column.dt.nanosecond.fillna(0) != 0).any():
@@ -215,8 +229,18 @@ def _zoned_texts(column: pd.Series) -> pd.Series | None:
     if (offset_s.fillna(0) % 60 != 0).any():
         return None
     suffix = offset_s.map({s: _offset_text(s) for s in offset_s.dropna().unique()})
-    text = local.dt.strftime(SECONDS_FORMAT) + suffix
+    text = pd.Series(_wall_texts(local, sep), index=column.index) + suffix
     return text.astype(object).where(column.notna(), "")
+
+
+def _wall_texts(local: pd.Series, sep: str) -> np.ndarray:
+    """``YYYY-MM-DD<sep>HH:MM:SS`` of naive times in whole seconds (numpy's ISO text, in bulk)."""
+    if not local.dt.year.dropna().between(1000, 9999).all():  # ISO pads years; strftime does not
+        return local.dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S").to_numpy(dtype=object)
+    iso = np.datetime_as_string(local.to_numpy(dtype="datetime64[s]"), unit="s")
+    if sep != ISO_TIME_SEP:
+        iso = getattr(np, "strings", np.char).replace(iso, ISO_TIME_SEP, sep)  # np.strings: numpy 2
+    return iso.astype(object)
 
 
 def _offset_text(offset_s: float) -> str:

@@ -121,3 +121,68 @@ def test_grade_rejects_unknown_tiering(population, tmp_path):
     args = ["grade", str(tmp_path), "--calls", str(population / "calls.csv"), "--tiering", "magic"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
+
+
+def _grade_args(population, model_dir, out) -> list[str]:
+    return [
+        "grade", str(out), "--calls", str(population / "calls.csv"),
+        "--model", str(model_dir / "model.joblib"), "--network", str(population / "edges.csv"),
+        "--outcomes", str(population / "outcomes.csv"), "-q",
+    ]  # fmt: skip
+
+
+def test_grade_helper_process_writes_what_the_thread_writes(population, trained, tmp_path, monkeypatch):
+    from speechchurn.outcomes import helper
+
+    model_dir, _ = trained
+    written = {}
+    for kind, min_calls in (("thread", 10**9), ("process", 0)):
+        monkeypatch.setattr(helper, "HELPER_PROCESS_MIN_CALLS", min_calls)
+        result = runner.invoke(app, _grade_args(population, model_dir, tmp_path / kind))
+        assert result.exit_code == 0, result.output
+        written[kind] = [(tmp_path / kind / name).read_bytes() for name in ("callers.csv", "review.csv")]
+    assert written["process"] == written["thread"]
+    assert b"churn_prob" in written["process"][0]
+
+
+def test_grade_helper_process_relays_warnings_errors_and_its_death(population, tmp_path):
+    import logging
+    import os
+
+    from speechchurn.errors import ConfigError, HelperError
+    from speechchurn.outcomes.helper import GradeHelper
+
+    edges = tmp_path / "edges.csv"
+    edges.write_text("a,b,calls\n13800000001,13800000002,1\n13800000003,,2\n", encoding="utf-8")
+    bad_model = tmp_path / "model.joblib"
+    bad_model.write_bytes(b"not a model")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("speechchurn")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # the helper relays records at this process's level and above
+    try:
+        with GradeHelper(edges, None, bad_model, pd.Timestamp("2026-09-01"), process=True) as helper:
+            figures = helper.network_figures()
+            assert sorted(figures.index) == ["13800000001", "13800000002"]
+            assert any("without both ends" in r.getMessage() for r in records)
+            with pytest.raises(ConfigError, match="not a speechchurn model file"):
+                helper.model_features()
+            with pytest.raises(HelperError, match="helper process stopped"):
+                helper.result(helper._submit(os._exit, 3))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_grade_prints_a_bounded_customer_table(population, tmp_path):
+    from speechchurn.cli.console import CALLERS_SHOWN
+
+    result = runner.invoke(app, ["grade", str(tmp_path / "graded"), "--calls", str(population / "calls.csv")])
+    assert result.exit_code == 0, result.output
+    graded = len(pd.read_csv(tmp_path / "graded" / "callers.csv", encoding="utf-8-sig"))
+    assert graded > CALLERS_SHOWN
+    assert f"{CALLERS_SHOWN} of {graded:,} customers shown" in result.output
+    assert result.output.count("\n") < CALLERS_SHOWN + 20

@@ -125,3 +125,33 @@ def test_write_csv_takes_leading_columns_written_ahead(tmp_path, lead):
     ahead = outputs.csv_lines(frame[lead])
     written = outputs.write_csv(frame, tmp_path / "ahead.csv", ahead=ahead).read_bytes()
     assert written == _pandas_bytes(frame, tmp_path / "pandas.csv")  # ["u"] does not lead: ignored
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        _zoned("Asia/Shanghai", ["2026-03-01 01:30:00", "2025-12-31 16:00:00"]),
+        _zoned("Asia/Kathmandu", ["2026-03-01 01:30:00"]),
+        _zoned("America/New_York", ["2026-03-08 06:59:59", "2026-03-08 07:00:00"]),
+        _zoned("Asia/Shanghai", ["2026-03-01 01:30:00.25"]),  # fractions: pandas' own isoformat
+        _zoned("Asia/Shanghai", ["2026-03-01 01:30:00", None]),  # NaT
+        pd.Series(pd.to_datetime(["2026-03-01 09:30:00"])),  # naive
+    ],
+)
+def test_iso_texts_are_isoformat(times):
+    assert outputs.iso_texts(times).tolist() == [t.isoformat() for t in times]
+
+
+@pytest.mark.parametrize(
+    ("cells", "neutralised"),
+    [
+        (["plain", "a\x00=b", "c"], ["plain", "a\x00=b", "c"]),  # a false hit of the one-scan check
+        (["plain", "=SUM(A1)"], ["plain", "'=SUM(A1)"]),
+        (["x", 1, "@cmd"], ["x", 1, "'@cmd"]),  # not all text: per cell
+    ],
+)
+def test_neutralize_frame_finds_formulas_among_distinct_cells(cells, neutralised):
+    from speechchurn.safety import neutralize_frame
+
+    frame = pd.DataFrame({"t": pd.Series(cells, dtype=object)})
+    assert neutralize_frame(frame)["t"].tolist() == neutralised

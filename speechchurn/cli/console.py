@@ -88,6 +88,8 @@ def print_summary(result, quiet: bool) -> None:
         typer.echo(f"  ... all listed in {result.out_dir / 'errors.csv'}", err=True)
 
 
+CALLERS_SHOWN = 50  # rows of the customer table printed; callers.csv has them all
+
 CALLER_TABLE_COLUMNS = (
     "caller",
     "tier",
@@ -105,11 +107,13 @@ def print_callers(graded) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Customers (full reasons in callers.csv)")
+    shown = graded.sort_values(["tier", "score"], ascending=[True, False]).head(CALLERS_SHOWN)
+    caption = f"{len(shown):,} of {len(graded):,} customers shown" if len(shown) < len(graded) else None
+    table = Table(title="Customers (full reasons in callers.csv)", caption=caption)
     columns = [c for c in CALLER_TABLE_COLUMNS if c in graded.columns]
     for column in columns:
         table.add_column(column, no_wrap=column in ("caller", "last_call"))
-    for _, row in graded.sort_values(["tier", "score"], ascending=[True, False]).iterrows():
+    for _, row in shown.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     Console(width=max(100, Console().width)).print(table)
 

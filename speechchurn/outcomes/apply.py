@@ -72,15 +72,24 @@ def apply_model(graded: pd.DataFrame, bundle: dict, workers: int | None = None) 
 
     ``workers``: threads scoring slices of the customers (default: one per CPU core).
     """
-    out = graded.copy()
-    X = matrix(out, bundle["features"])
+    prob, reason = score_matrix(bundle, matrix(graded, bundle["features"]), workers)
+    return with_scores(graded, prob, reason)
+
+
+def score_matrix(bundle: dict, X: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(churn probability, model_reason) per row of the feature matrix ``X``."""
     slices = _slices(len(X), workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(len(slices), thread_name_prefix="speechchurn-model") as pool:
         scored = list(pool.map(lambda rows: _score(bundle, X[rows]), slices))
-    prob = np.concatenate([p for p, _ in scored])
+    return np.concatenate([p for p, _ in scored]), np.concatenate([r for _, r in scored])
+
+
+def with_scores(graded: pd.DataFrame, prob: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    """``graded`` (rows in scoring order) plus churn_prob, churn_rank and model_reason."""
+    out = graded.copy()
     out["churn_prob"] = np.round(prob, 4)
     out["churn_rank"] = pd.Series(-prob).rank(method="first").astype(np.int64).to_numpy()
-    out["model_reason"] = np.concatenate([r for _, r in scored])
+    out["model_reason"] = reason
     return out
 
 

@@ -142,8 +142,12 @@ def network_figures(graph: CallGraph, churned: set[str]) -> pd.DataFrame:
 
 def add_network(callers: pd.DataFrame, graph: CallGraph, churned: set[str]) -> pd.DataFrame:
     """``callers`` with the network columns (0 for customers outside the graph)."""
-    figures = network_figures(graph, churned)
-    rows = graph.index_of(callers["caller"].astype(str).to_numpy())
+    return join_network(callers, network_figures(graph, churned))
+
+
+def join_network(callers: pd.DataFrame, figures: pd.DataFrame) -> pd.DataFrame:
+    """``callers`` with :func:`network_figures` joined by caller (0 for customers not in it)."""
+    rows = pd.Index(figures.index.to_numpy(dtype=object)).get_indexer(callers["caller"].astype(str).to_numpy())
     out = callers.copy()
     for col in figures.columns:
         values = figures[col].to_numpy()

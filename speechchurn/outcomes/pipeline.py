@@ -56,81 +56,50 @@ def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> tuple[
     return load_calls(out_dir, timezone), load_evidence(out_dir)
 
 
-@dataclass(frozen=True)
-class SideInputs:
-    """What grading reads besides the calls (loaded in a second thread while the calls aggregate)."""
+def _helper(calls, as_of, options: OutcomeOptions):
+    from speechchurn.outcomes.helper import HELPER_PROCESS_MIN_CALLS, GradeHelper
 
-    graph: object | None = None  # network.CallGraph, with --network
-    outcomes: pd.DataFrame | None = None  # who already left, with --network --outcomes
-    model: dict | None = None  # the saved churn model, with --model
-
-
-def load_side_inputs(options: OutcomeOptions) -> SideInputs:
-    """The churn model, the call graph and the outcomes named in ``options`` (each only if given)."""
-    model = graph = outcomes = None
-    if options.model is not None:
-        from speechchurn.outcomes.train import load_model
-
-        model = load_model(options.model)
-    if options.network is not None:
-        from speechchurn.outcomes.features import load_outcomes
-        from speechchurn.outcomes.network import build_graph, load_edges
-
-        outcomes = load_outcomes(options.outcomes) if options.outcomes else None
-        graph = build_graph(load_edges(options.network))
-    return SideInputs(graph, outcomes, model)
+    if options.network is not None and options.outcomes is None:
+        log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
+    process = len(calls) >= HELPER_PROCESS_MIN_CALLS and bool(options.network or options.model)
+    return GradeHelper(options.network, options.outcomes, options.model, as_of, process)
 
 
-def aggregate_with_inputs(calls, as_of, roster, options: OutcomeOptions) -> tuple[pd.DataFrame, SideInputs]:
-    """(callers with behaviour breaks, side inputs): the side inputs load in a second thread meanwhile
-    (file reading, parsing and scikit-learn's import overlap pandas' aggregation on 2 cores)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from speechchurn.customers.aggregate import aggregate_callers
-
-    with ThreadPoolExecutor(1, thread_name_prefix="speechchurn-inputs") as side:
-        pending = side.submit(load_side_inputs, options)
-        callers = aggregate_callers(calls, as_of, roster)
-        callers = add_breaks(callers, calls, as_of, options.breaks or BreakOptions())
-        return callers, pending.result()
-
-
-def with_network(callers, inputs: SideInputs, as_of, options: OutcomeOptions):
+def _with_network(callers, helper, options: OutcomeOptions):
     """Network columns with --network (churned contacts from --outcomes)."""
     if options.network is None:
         return callers
-    from speechchurn.outcomes.network import add_network, churned_by
+    from speechchurn.outcomes.network import join_network
 
-    if inputs.outcomes is None:
-        log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
-    return add_network(callers, inputs.graph, churned_by(inputs.outcomes, as_of))
+    return join_network(callers, helper.network_figures())
 
 
-def _with_model(graded, model: dict, options: OutcomeOptions):
-    from speechchurn.outcomes.apply import apply_model
+def _start_scoring(callers, helper, options: OutcomeOptions):
+    """The helper's scoring of ``callers`` (a future), or None without --model."""
+    if options.model is None:
+        return None
+    from speechchurn.outcomes.train import matrix
 
-    absent = [f for f in model["features"] if f not in graded.columns]
+    features = helper.model_features()
+    absent = [f for f in features if f not in callers.columns]
     if any(f in NETWORK_COLUMNS for f in absent):
         raise ConfigError(
             f"{Path(options.model).name}: the model uses the call network; pass --network edges.csv"
         )
     if absent:
         log.warning("model features absent from the calls, read as 0: %s", ", ".join(absent))
-    return apply_model(graded, model)
+    return helper.score(matrix(callers, features))
 
 
-def _scored_and_written(graded, model: dict, options: OutcomeOptions):
-    """(graded with the model's columns, callers.csv text of the columns it had or None): the model
-    scores in a second thread while this one writes the text (scoring runs mostly outside the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _scored_and_written(graded, helper, scoring, options: OutcomeOptions):
+    """(graded with the model's columns, callers.csv text of the columns it had or None): this
+    thread writes the text while the helper scores."""
+    from speechchurn.outcomes.apply import with_scores
     from speechchurn.outputs import csv_lines
 
-    with ThreadPoolExecutor(1, thread_name_prefix="speechchurn-model") as side:
-        scored = side.submit(_with_model, graded, model, options)
-        kept = graded.drop(columns=list(MODEL_COLUMNS), errors="ignore")  # columns the model leaves
-        ahead = csv_lines(kept) if options.tiering == "rules" else None  # cluster tiering re-tiers
-        return scored.result(), ahead
+    kept = graded.drop(columns=list(MODEL_COLUMNS), errors="ignore")  # columns the model leaves
+    ahead = csv_lines(kept) if options.tiering == "rules" else None  # cluster tiering re-tiers
+    return with_scores(graded, *helper.result(scoring)), ahead
 
 
 def _with_clusters(graded, out_dir: Path, options: OutcomeOptions):
@@ -146,11 +115,20 @@ def _with_clusters(graded, out_dir: Path, options: OutcomeOptions):
     return apply_cluster_tiers(graded, result)
 
 
+def _with_overrides(graded, out_dir: Path, options: OutcomeOptions):
+    """Reviewers' tier overrides, when OUT_DIR is an analysed folder (not with --calls)."""
+    if options.calls_csv is not None or not (out_dir / STORE_NAME).is_file():
+        return graded
+    from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides
+
+    return apply_tier_overrides(graded, load_tier_overrides(out_dir))
+
+
 def _write_calls(calls: pd.DataFrame, out_dir: Path) -> None:
     from speechchurn import outputs
 
     frame = calls.copy()
-    frame["started_at"] = frame["started_at"].map(lambda t: t.isoformat())
+    frame["started_at"] = outputs.iso_texts(frame["started_at"])
     outputs.write_csv(frame, out_dir / outputs.CALLS_CSV)
 
 
@@ -170,24 +148,21 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
     """The grading part of :func:`grade_outcomes` on a loaded calls table; writes callers/review.csv."""
     from speechchurn import outputs
     from speechchurn.batch.pipeline import _as_of_timestamp
-    from speechchurn.customers.aggregate import load_roster
+    from speechchurn.customers.aggregate import aggregate_callers, load_roster
     from speechchurn.customers.grading import grade_callers, load_rules
     from speechchurn.customers.review import build_review_queue
 
     rules = load_rules(grade_options.rules)
     roster = load_roster(grade_options.customers) if grade_options.customers else None
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
-    callers, inputs = aggregate_with_inputs(calls, as_of, roster, options)
-    graded = grade_callers(with_network(callers, inputs, as_of, options), rules)
-    if (
-        options.calls_csv is None and (out_dir / STORE_NAME).is_file()
-    ):  # reviewers' overrides (analysed OUT_DIR)
-        from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides
-
-        graded = apply_tier_overrides(graded, load_tier_overrides(out_dir))
-    ahead = None
-    if options.model is not None:
-        graded, ahead = _scored_and_written(graded, inputs.model, options)
+    with _helper(calls, as_of, options) as helper:  # network and model load meanwhile
+        callers = add_breaks(aggregate_callers(calls, as_of, roster), calls, as_of, options.breaks or BreakOptions())
+        callers = _with_network(callers, helper, options)
+        scoring = _start_scoring(callers, helper, options)
+        graded = _with_overrides(grade_callers(callers, rules), out_dir, options)
+        ahead = None
+        if scoring is not None:
+            graded, ahead = _scored_and_written(graded, helper, scoring, options)
     if options.tiering == "cluster":
         graded = _with_clusters(graded, out_dir, options)
     outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV, ahead=ahead)
