@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_float_dtype
 
-from speechchurn.safety import neutralize_frame
+from speechchurn.safety import holds_text, neutralize_cell, neutralize_frame, neutralize_texts
 
 CSV_ENCODING = "utf-8-sig"  # BOM so Excel detects UTF-8
 FLOAT_FORMAT = "%.4g"  # CSV float cells: 4 significant digits
@@ -111,10 +111,10 @@ def csv_column_texts(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     if frame.columns.has_duplicates or not all(isinstance(name, str) for name in frame.columns):
         return {}
     out = {}
-    for name, column in zip(frame.columns, neutralize_frame(frame).items(), strict=True):
-        texts = _column_texts(column[1])
+    for name, column in frame.items():
+        texts = _column_texts(column)
         if texts is not None:
-            out[name] = np.concatenate([[_csv_field(column[0])], texts])
+            out[name] = np.concatenate([[_csv_field(neutralize_cell(name))], texts])
     return out
 
 
@@ -140,17 +140,19 @@ def _column_texts(column: pd.Series):
     if kind == "b" and isinstance(column.dtype, np.dtype):
         return np.where(column.to_numpy(), "True", "False").astype(object)
     if kind == "O" or isinstance(column.dtype, pd.StringDtype):
-        return _text_cells(column.to_numpy(dtype=object))
+        return _text_cells(column.to_numpy(dtype=object), neutralize=holds_text(column))
     return None
 
 
-def _text_cells(values: np.ndarray):
-    """Text cells quoted where the CSV writer would quote them, '' for missing; None when a
-    present cell is not text."""
+def _text_cells(values: np.ndarray, neutralize: bool):
+    """Text cells (neutralised if asked) quoted where the CSV writer would quote them, '' for
+    missing; None when a present cell is not text."""
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
     texts = distinct.tolist()
     if not all(isinstance(v, str) for v in texts):
         return None
+    if neutralize:
+        texts = neutralize_texts(texts)
     if _MAY_QUOTE.search("".join(texts)):  # some cell may need quotes: ask the csv module per cell
         texts = [_csv_field(v) for v in texts]
     return np.array(texts + [""], dtype=object)[codes]

@@ -32,14 +32,26 @@ def neutralize_cell(value: object) -> object:
 
 def neutralize_frame(frame):
     """A copy of a pandas DataFrame whose text cells (and column names) are neutralised."""
-    from pandas.api.types import is_object_dtype, is_string_dtype
-
     out = frame.copy()
     for column in out.columns:
-        if (is_object_dtype(out[column]) or is_string_dtype(out[column])) and _has_formula(out[column]):
+        if holds_text(out[column]) and _has_formula(out[column]):
             out[column] = [neutralize_cell(v) for v in out[column].tolist()]  # only risky columns
     out.columns = [neutralize_cell(c) for c in out.columns]
     return out
+
+
+def holds_text(column) -> bool:
+    """Whether a pandas column's cells are neutralised (object or string dtype)."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return is_object_dtype(column) or is_string_dtype(column)
+
+
+def neutralize_texts(texts: list[str]) -> list[str]:
+    """:func:`neutralize_text` of each text (one scan first: most lists hold no formula at all)."""
+    if _FORMULA_START.search(_CELL_BREAK + _CELL_BREAK.join(texts)) is None:
+        return texts
+    return [neutralize_text(v) for v in texts]
 
 
 def _has_formula(column) -> bool:

@@ -179,3 +179,21 @@ def test_load_roster_without_caller_column(tmp_path) -> None:
     path.write_text("phone,plan\n1,a\n", encoding="utf-8")
     with pytest.raises(ManifestError, match="caller"):
         load_roster(path)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["13800000002", "13800000001", "13800000002", "unknown", ""],
+        ["+4420794600", "010-12345678", "anonymous", "Ωmega", "a", "A", "é", "e\u0301", "10086"],
+        [],
+    ],
+)
+def test_sorted_codes_are_pandas_sorted_factorize(texts):
+    from speechchurn.customers.aggregate import sorted_codes
+
+    values = np.array(texts, dtype=object)
+    codes, uniques = sorted_codes(values)
+    expected_codes, expected_uniques = pd.factorize(values, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == list(expected_uniques)

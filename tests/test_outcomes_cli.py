@@ -136,8 +136,8 @@ def test_grade_helper_process_writes_what_the_thread_writes(population, trained,
 
     model_dir, _ = trained
     written = {}
-    for kind, min_calls in (("thread", 10**9), ("process", 0)):
-        monkeypatch.setattr(helper, "HELPER_PROCESS_MIN_CALLS", min_calls)
+    for kind, least in (("thread", 10**12), ("process", 0)):
+        monkeypatch.setattr(helper, "HELPER_PROCESS_MIN_BYTES", least)  # --calls: the CSV's size decides
         result = runner.invoke(app, _grade_args(population, model_dir, tmp_path / kind))
         assert result.exit_code == 0, result.output
         written[kind] = [(tmp_path / kind / name).read_bytes() for name in ("callers.csv", "review.csv")]
@@ -164,14 +164,17 @@ def test_grade_helper_process_relays_warnings_errors_and_its_death(population, t
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)  # the helper relays records at this process's level and above
     try:
-        with GradeHelper(edges, None, bad_model, pd.Timestamp("2026-09-01"), process=True) as helper:
-            figures = helper.network_figures()
+        with GradeHelper(edges, None, None, process=True) as helper:
+            figures = helper.result(helper.figures(pd.Timestamp("2026-09-01")))
             assert sorted(figures.index) == ["13800000001", "13800000002"]
-            assert any("without both ends" in r.getMessage() for r in records)
-            with pytest.raises(ConfigError, match="not a speechchurn model file"):
-                helper.model_features()
+            assert sum("without both ends" in r.getMessage() for r in records) == 1
             with pytest.raises(HelperError, match="helper process stopped"):
                 helper.result(helper._submit(os._exit, 3))
+        with (
+            GradeHelper(None, None, bad_model, process=True) as helper,
+            pytest.raises(ConfigError, match="not a speechchurn model file"),
+        ):
+            helper.result(helper.score(pd.DataFrame({"calls": [1]})))
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)

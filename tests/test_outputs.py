@@ -66,6 +66,7 @@ FRAMES = {
         }
     ),
     "header to quote": lambda: pd.DataFrame({'a,"b"': [1, 2], "c": ["x", "y"]}),
+    "formulas": lambda: pd.DataFrame({"=HYPERLINK(1)": [1, 2], "c": ["+cmd", "-3.5"], "o": ["@x", None]}),
     "ints bools text": lambda: pd.DataFrame(
         {
             "i": np.array([0, -7, 2**40], dtype=np.int64),
@@ -102,6 +103,7 @@ def test_write_csv_leaves_the_callers_frame_alone(tmp_path):
         ("floats", True),
         ("text to quote", True),
         ("header to quote", True),
+        ("formulas", True),
         ("ints bools text", True),
         ("categories", True),
         ("no rows", True),

@@ -151,13 +151,14 @@ def _prepare(
     dropped = int((~keep).sum())
     if dropped:
         log.info("aggregate: %d call(s) after as-of %s (or without a start time) excluded", dropped, as_of_ts)
-    unknown = calls["caller"].astype(str).isin([UNKNOWN_CALLER, ""]).to_numpy() & keep
+    all_codes, uniques = sorted_codes(calls["caller"].astype(str).to_numpy())
+    unknown = np.isin(all_codes, np.flatnonzero(np.isin(uniques, [UNKNOWN_CALLER, ""]))) & keep
     if unknown.any():  # an unknown caller is never a customer key
         log.info("aggregate: %d call(s) without a valid caller excluded", int(unknown.sum()))
         keep = keep & ~unknown
     wanted = {kw_column(c) for c in (*categories, *CALL_COUNT_CATEGORIES, COMPETITOR_CATEGORY)}
     columns = [c for c in calls.columns if c in _USED_COLUMNS or c in wanted]
-    codes, uniques = pd.factorize(calls["caller"].astype(str).to_numpy()[keep], sort=True)
+    codes, uniques = _kept_only(all_codes[keep], uniques)
     kept_started = started[keep]
     order = np.lexsort(
         (
@@ -170,6 +171,23 @@ def _prepare(
     frame = calls[columns].loc[keep].iloc[order].reset_index(drop=True)
     frame["started_at"] = kept_started.iloc[order].reset_index(drop=True)
     return frame, codes[order], np.asarray(uniques, dtype=object), as_of_ts
+
+
+def sorted_codes(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(texts, sort=True)`` for an object array of text, sorted by numpy's C string
+    sort (the same code-point order as Python's, far faster than comparing Python strings)."""
+    codes, uniques = pd.factorize(texts)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank[codes], uniques[order]
+
+
+def _kept_only(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes renumbered, uniques) without the values no code points at; the order is kept."""
+    used = np.bincount(codes, minlength=len(uniques)) > 0
+    return (np.cumsum(used) - 1)[codes], uniques[used]
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -42,14 +42,14 @@ class BreakOptions:
 
 def _window_codes(calls: pd.DataFrame, as_of: pd.Timestamp, options: BreakOptions):
     """Rows in either window: customer codes, the recent mask, the sorted unique callers."""
-    from speechchurn.customers.aggregate import align_as_of, parse_started_at
+    from speechchurn.customers.aggregate import align_as_of, parse_started_at, sorted_codes
 
     started = parse_started_at(calls["started_at"])
     as_of = align_as_of(as_of, started)
     recent_start = as_of - pd.Timedelta(days=options.recent_days)
     base_start = recent_start - pd.Timedelta(days=options.baseline_days)
     keep = ((started > base_start) & (started <= as_of)).to_numpy()
-    codes, uniques = pd.factorize(calls["caller"].astype(str).to_numpy()[keep], sort=True)
+    codes, uniques = sorted_codes(calls["caller"].astype(str).to_numpy()[keep])
     recent = (started[keep] > recent_start).to_numpy()
     return keep, codes, recent, np.asarray(uniques, dtype=object)
 

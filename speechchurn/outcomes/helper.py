@@ -1,12 +1,14 @@
 """Grading's helper: the call network and the churn model are loaded, and customers scored, beside
-the main work of aggregating the calls, grading by the rules and writing the CSV text.
+the main work of loading and aggregating the calls, grading by the rules and writing the CSV text.
 
-Large tables (at least ``HELPER_PROCESS_MIN_CALLS`` calls) get a helper *process*, started with
-``spawn`` so that it shares no locks or OpenMP state with this one: its CSV parsing, its import of
-scikit-learn and its scoring never wait for this process's GIL, and this process never imports
-scikit-learn. Smaller tables get a helper *thread*, which costs nothing to start. Either way the
-helper runs its tasks one at a time, in the order they were given. Log records from a helper
-process are re-issued here; a helper process that dies raises :class:`HelperError`.
+Large inputs (a ``--calls`` CSV of at least ``HELPER_PROCESS_MIN_BYTES``, or at least
+``HELPER_PROCESS_MIN_CALLS`` calls) get a helper *process*, started with ``spawn`` so that it shares
+no locks or OpenMP state with this one: its CSV parsing, its import of scikit-learn and its scoring
+never wait for this process's GIL, and this process never imports scikit-learn. Smaller inputs get a
+helper *thread*, which costs nothing to start. Either way the helper runs its tasks one at a time,
+in the order they were given. Log records from a helper process are re-issued here; a helper process
+that dies raises :class:`HelperError`. Like ``analyze --workers``, a script that grades a large
+input needs the ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -25,36 +27,61 @@ from speechchurn.errors import HelperError
 log = logging.getLogger("speechchurn")
 
 HELPER_PROCESS_MIN_CALLS = 200_000  # calls: below this a process's start-up (~1 s) outweighs its gain
+HELPER_PROCESS_MIN_BYTES = 10 * 2**20  # a --calls CSV this large holds about 200,000 calls
 
-_MODELS: dict[str, dict] = {}  # churn models loaded in this process by model_task, by token
+_LOADED: dict[str, dict] = {}  # by token: what the tasks below loaded in this process
 
 
-def network_task(edges: Path, outcomes: Path | None, as_of: pd.Timestamp) -> pd.DataFrame:
-    """network_figures per subscriber in ``edges`` (churned contacts known on ``as_of``)."""
+def network_task(edges: Path, outcomes: Path | None, token: str) -> None:
+    """Load the call graph and the outcomes for :func:`figures_task`."""
     from speechchurn.outcomes.features import load_outcomes
-    from speechchurn.outcomes.network import build_graph, churned_by, load_edges, network_figures
+    from speechchurn.outcomes.network import build_graph, load_edges
 
-    left = churned_by(load_outcomes(outcomes), as_of) if outcomes is not None else set()
-    return network_figures(build_graph(load_edges(edges)), left)
+    left = load_outcomes(outcomes) if outcomes is not None else None
+    _LOADED.setdefault(token, {}).update(graph=build_graph(load_edges(edges)), outcomes=left)
 
 
-def model_task(path: Path, token: str) -> list[str]:
-    """Load the churn model at ``path`` for :func:`score_task`; its feature names."""
+def figures_task(token: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """network_figures per subscriber (churned contacts known on ``as_of``)."""
+    from speechchurn.outcomes.network import churned_by, network_figures
+
+    loaded = _LOADED[token]
+    return network_figures(loaded["graph"], churned_by(loaded["outcomes"], as_of))
+
+
+def model_task(path: Path, token: str) -> None:
+    """Load the churn model at ``path`` for :func:`score_task`."""
     from speechchurn.outcomes.train import load_model
 
-    _MODELS[token] = load_model(path)
-    return list(_MODELS[token]["features"])
+    _LOADED.setdefault(token, {})["model"] = {**load_model(path), "name": Path(path).name}
 
 
-def score_task(token: str, X: np.ndarray, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(churn probability, model_reason) per row of ``X`` with the model loaded under ``token``."""
+def score_task(token: str, callers: pd.DataFrame, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(churn probability, model_reason) per customer with the model loaded under ``token``."""
     from speechchurn.outcomes.apply import score_matrix
+    from speechchurn.outcomes.train import matrix
 
-    return score_matrix(_MODELS[token], X, workers)
+    model = _LOADED[token]["model"]
+    return score_matrix(model, matrix(callers, model_columns(model, callers.columns)), workers)
+
+
+def model_columns(model: dict, columns) -> list[str]:
+    """The model's feature names; a ConfigError when network features are missing (no --network),
+    a warning when others are (they read as 0)."""
+    from speechchurn.errors import ConfigError
+    from speechchurn.outcomes.columns import NETWORK_COLUMNS
+
+    features = list(model["features"])
+    absent = [f for f in features if f not in set(columns)]
+    if any(f in NETWORK_COLUMNS for f in absent):
+        raise ConfigError(f"{model['name']}: the model uses the call network; pass --network edges.csv")
+    if absent:
+        log.warning("model features absent from the calls, read as 0: %s", ", ".join(absent))
+    return features
 
 
 def forget_task(token: str) -> None:
-    _MODELS.pop(token, None)
+    _LOADED.pop(token, None)
 
 
 class _Collect(logging.Handler):
@@ -82,49 +109,55 @@ def _logged(level: int, task, *args):
 
 
 class GradeHelper:
-    """The helper of one grading run (a context manager): network figures, the model, scores."""
+    """The helper of one grading run (a context manager). It starts loading the call network and the
+    model at once, before the calls are loaded; then it gives network figures and scores."""
 
-    def __init__(self, edges: Path | None, outcomes: Path | None, model: Path | None, as_of, process: bool):
+    def __init__(self, edges: Path | None, outcomes: Path | None, model: Path | None, process: bool):
         self._process = process
         self._token = uuid.uuid4().hex
         self._pool = _executor(process)
-        self._model = model
-        self._network = self._submit(network_task, edges, outcomes, as_of) if edges is not None else None
-        self._features = self._submit(model_task, model, self._token) if model is not None else None
+        self._loads = [self._submit(network_task, edges, outcomes, self._token)] if edges is not None else []
+        if model is not None:
+            self._loads.append(self._submit(model_task, model, self._token))
 
     def __enter__(self) -> GradeHelper:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._model is not None and not self._process:
+        if not self._process:
             self._pool.submit(forget_task, self._token)
         self._pool.shutdown(wait=False, cancel_futures=True)  # a process exits in the background
 
-    def network_figures(self) -> pd.DataFrame:
-        return self.result(self._network)
+    def figures(self, as_of: pd.Timestamp) -> Future:
+        """Start computing the network figures as of ``as_of`` (:meth:`result` waits for them)."""
+        return self._submit(figures_task, self._token, as_of)
 
-    def model_features(self) -> list[str]:
-        return self.result(self._features)
-
-    def score(self, X: np.ndarray) -> Future:
-        """Start scoring ``X`` (:meth:`result` of the returned future is (probability, reason)).
-
-        A helper process leaves one core to this process, which writes CSV text meanwhile."""
+    def score(self, callers: pd.DataFrame) -> Future:
+        """Start scoring ``callers`` (:meth:`result` gives (probability, reason) per customer). A
+        helper process leaves one core to this process, which writes CSV text meanwhile."""
         workers = max(1, (os.cpu_count() or 1) - 1) if self._process else None
-        return self._submit(score_task, self._token, X, workers)
+        numeric = callers.select_dtypes(["number", "bool"])  # the features; no text to send
+        return self._submit(score_task, self._token, numeric, workers)
+
+    def result(self, pending: Future):
+        """What ``pending`` computed; a file that did not load raises its own error first."""
+        while self._loads:  # each load's log records are relayed once
+            self._unwrap(self._loads[0])
+            self._loads.pop(0)
+        return self._unwrap(pending)
 
     def _submit(self, task, *args) -> Future:
         if self._process:
             return self._pool.submit(_logged, log.getEffectiveLevel(), task, *args)
         return self._pool.submit(task, *args)
 
-    def result(self, future: Future):
+    def _unwrap(self, future: Future):
         from concurrent.futures.process import BrokenProcessPool
 
         try:
             value = future.result()
         except BrokenProcessPool as e:
-            raise HelperError(f"grading's helper process stopped ({e}); run again with more free memory") from e
+            raise HelperError(f"grading's helper process stopped ({e}); is memory short?") from e
         if not self._process:
             return value
         value, records = value

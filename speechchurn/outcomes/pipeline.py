@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,39 +57,40 @@ def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> tuple[
     return load_calls(out_dir, timezone), load_evidence(out_dir)
 
 
-def _helper(calls, as_of, options: OutcomeOptions):
-    from speechchurn.outcomes.helper import HELPER_PROCESS_MIN_CALLS, GradeHelper
+def start_helper(options: OutcomeOptions, calls: pd.DataFrame | None = None):
+    """The grading helper (outcomes/helper.py), already loading the network and the model: a process
+    for a large --calls CSV or table of calls, else a thread."""
+    from speechchurn.outcomes.helper import HELPER_PROCESS_MIN_BYTES, HELPER_PROCESS_MIN_CALLS, GradeHelper
 
     if options.network is not None and options.outcomes is None:
         log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
-    process = len(calls) >= HELPER_PROCESS_MIN_CALLS and bool(options.network or options.model)
-    return GradeHelper(options.network, options.outcomes, options.model, as_of, process)
+    if calls is not None:
+        large = len(calls) >= HELPER_PROCESS_MIN_CALLS
+    else:
+        large = options.calls_csv is not None and _file_size(options.calls_csv) >= HELPER_PROCESS_MIN_BYTES
+    process = large and bool(options.network or options.model)
+    return GradeHelper(options.network, options.outcomes, options.model, process)
 
 
-def _with_network(callers, helper, options: OutcomeOptions):
-    """Network columns with --network (churned contacts from --outcomes)."""
-    if options.network is None:
+def _file_size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # the loader names the problem
+
+
+def _with_network(callers, helper, figures):
+    """Network columns (churned contacts from --outcomes) when ``figures`` is the helper's future."""
+    if figures is None:
         return callers
     from speechchurn.outcomes.network import join_network
 
-    return join_network(callers, helper.network_figures())
+    return join_network(callers, helper.result(figures))
 
 
 def _start_scoring(callers, helper, options: OutcomeOptions):
     """The helper's scoring of ``callers`` (a future), or None without --model."""
-    if options.model is None:
-        return None
-    from speechchurn.outcomes.train import matrix
-
-    features = helper.model_features()
-    absent = [f for f in features if f not in callers.columns]
-    if any(f in NETWORK_COLUMNS for f in absent):
-        raise ConfigError(
-            f"{Path(options.model).name}: the model uses the call network; pass --network edges.csv"
-        )
-    if absent:
-        log.warning("model features absent from the calls, read as 0: %s", ", ".join(absent))
-    return helper.score(matrix(callers, features))
+    return helper.score(callers) if options.model is not None else None
 
 
 def _scored_and_written(graded, helper, scoring, options: OutcomeOptions):
@@ -138,14 +140,18 @@ def grade_outcomes(out_dir: Path, grade_options, options: OutcomeOptions) -> pd.
         raise ConfigError(f"--tiering must be one of {', '.join(TIERINGS)}, got {options.tiering!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    calls, evidence = input_calls(out_dir, options, grade_options.timezone)
-    if options.calls_csv is not None:
-        _write_calls(calls, out_dir)
-    return grade_calls(calls, evidence, out_dir, grade_options, options)
+    with start_helper(options) if options.calls_csv is not None else nullcontext() as helper:
+        calls, evidence = input_calls(out_dir, options, grade_options.timezone)  # the helper loads meanwhile
+        if options.calls_csv is not None:
+            _write_calls(calls, out_dir)
+        return grade_calls(calls, evidence, out_dir, grade_options, options, helper)
 
 
-def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeOptions) -> pd.DataFrame:
-    """The grading part of :func:`grade_outcomes` on a loaded calls table; writes callers/review.csv."""
+def grade_calls(
+    calls, evidence, out_dir: Path, grade_options, options: OutcomeOptions, helper=None
+) -> pd.DataFrame:
+    """The grading part of :func:`grade_outcomes` on a loaded calls table; writes callers/review.csv.
+    ``helper``: one from :func:`start_helper` (default: one started here)."""
     from speechchurn import outputs
     from speechchurn.batch.pipeline import _as_of_timestamp
     from speechchurn.customers.aggregate import aggregate_callers, load_roster
@@ -155,9 +161,10 @@ def grade_calls(calls, evidence, out_dir: Path, grade_options, options: OutcomeO
     rules = load_rules(grade_options.rules)
     roster = load_roster(grade_options.customers) if grade_options.customers else None
     as_of = _as_of_timestamp(grade_options.as_of, calls, grade_options.timezone)
-    with _helper(calls, as_of, options) as helper:  # network and model load meanwhile
+    with nullcontext(helper) if helper else start_helper(options, calls) as helper:  # loads meanwhile
+        figures = helper.figures(as_of) if options.network is not None else None
         callers = add_breaks(aggregate_callers(calls, as_of, roster), calls, as_of, options.breaks or BreakOptions())
-        callers = _with_network(callers, helper, options)
+        callers = _with_network(callers, helper, figures)
         scoring = _start_scoring(callers, helper, options)
         graded = _with_overrides(grade_callers(callers, rules), out_dir, options)
         ahead = None
