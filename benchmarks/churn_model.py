@@ -9,7 +9,8 @@ the model and scores, is reported beside it with its own peak RSS and CPU time):
 * train: load the CSVs, ``train_models`` (time-aware folds, three models + the rules baseline),
   save the model, export the tree rules and check they reproduce the tree;
 * grade: load, aggregate + breaks + network + rules + model (churn_prob/rank/model_reason), write CSVs;
-* report: the report's model section (tables + plotly charts) from model_report.json.
+* report: the report's model section (tables + plotly charts) from model_report.json;
+* cli: ``speechchurn grade --calls --model --network`` end to end, as a user runs it.
 
 It also refits the chosen model kind on the first fold (train at cutoff - horizon, test at the cutoff)
 to measure the recovered importance of each planted mechanism (ROC AUC drop when that mechanism's
@@ -217,7 +218,19 @@ def stage_report(workdir: Path) -> dict:
     }
 
 
-STAGES = {"train": stage_train, "grade": stage_grade, "report": stage_report}
+def stage_cli(workdir: Path) -> dict:
+    """``speechchurn grade --calls --model --network`` as a user runs it: load, calls.csv copy, grade."""
+    cmd = [
+        sys.executable, "-m", "speechchurn", "grade", str(workdir / "cli_grade"),
+        "--calls", str(workdir / "calls.csv"), "--model", str(workdir / "model.joblib"),
+        "--network", str(workdir / "edges.csv"), "--outcomes", str(workdir / "outcomes.csv"), "-q",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    return {"cli_s": time.perf_counter() - started}
+
+
+STAGES = {"train": stage_train, "grade": stage_grade, "report": stage_report, "cli": stage_cli}
 
 
 def _run_stage(stage: str, workdir: Path) -> dict:
@@ -285,6 +298,8 @@ def markdown(n_customers: int, n_calls: int, n_edges: int, gen_s: float, runs: d
         f"{grade['rss_mb']:.0f} + {grade.get('helper_rss_mb', 0):.0f} MiB | {grade['load_s']:.1f} s |",
         f"| report model section | {report['report_s']:.1f} s | {report['cpu_s']:.1f} s | – | "
         f"{report['rss_mb']:.0f} MiB | – |",
+        f"| `speechchurn grade --calls --model --network`, end to end (CSV load and calls.csv copy "
+        f"included) | {runs['cli']['cli_s']:.1f} s | – | – | – | included |",
         "",
         f"Exported tree rules reproduce the tree's predictions on all {rep['customers']:,} customers at the "
         f"cutoff: {'yes' if train['rules_reproduce_tree'] else 'NO'}. {load}",
