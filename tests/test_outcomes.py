@@ -379,3 +379,27 @@ def test_outcome_inputs_read_excel_encodings_and_name_the_file_when_they_cannot(
         load(binary)
     with pytest.raises(ManifestError, match=f"missing.csv: cannot read {kind}"):
         load(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("kind", ["boosting", "logistic", "boosting with NaN"])
+def test_model_probabilities_match_predict_proba(kind):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from speechchurn.outcomes.apply import _Probabilities
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3_000, 4)).astype(np.float32)
+    if "NaN" in kind:
+        X[rng.random(X.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(size=len(X)) > 0).astype(int)
+    model = LogisticRegression() if kind == "logistic" else HistGradientBoostingClassifier(max_iter=30)
+    model.fit(np.nan_to_num(X) if kind == "logistic" else X, y)
+    X = np.nan_to_num(X) if kind == "logistic" else X
+    probabilities = _Probabilities(model, X)
+    assert (probabilities.binned is not None) == kind.startswith("boosting")  # the fast path is taken
+    np.testing.assert_array_equal(probabilities.all(), model.predict_proba(X)[:, 1])
+    rows = np.arange(0, len(X), 3)
+    swapped = X[rows].copy()
+    swapped[:, 1] = 0.25
+    np.testing.assert_array_equal(probabilities.with_value(rows, 1, 0.25), model.predict_proba(swapped)[:, 1])

@@ -41,18 +41,70 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return texts[inverse.reshape(-1)]
 
 
-def _reasons(bundle: dict, X: np.ndarray, prob: np.ndarray) -> np.ndarray:
+class _Probabilities:
+    """p(churn) for the rows of ``X``, and for some of them with one feature set to another value.
+
+    A HistGradientBoosting model without categorical features is evaluated on its own binned copy
+    of ``X`` (each tree's ``predict_binned``, about 1.7x faster than ``predict_proba``, which
+    compares raw thresholds); a check of the first rows against ``predict_proba`` guards against a
+    scikit-learn whose internals differ. Other models use ``predict_proba``.
+    """
+
+    CHECKED_ROWS = 256  # rows compared with predict_proba before the binned path is trusted
+
+    def __init__(self, model, X: np.ndarray):
+        self.model, self.X = model, X
+        self.binned = self._binned_copy()
+
+    def all(self) -> np.ndarray:
+        return self._binned_prob(self.binned) if self.binned is not None else self._prob(self.X)
+
+    def with_value(self, rows: np.ndarray, col: int, value: float) -> np.ndarray:
+        source = self.binned if self.binned is not None else self.X
+        swapped = source[rows]
+        swapped[:, col] = self._bin(col, value) if self.binned is not None else value
+        return self._binned_prob(swapped) if self.binned is not None else self._prob(swapped)
+
+    def _prob(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(X)[:, 1]
+
+    def _binned_copy(self) -> np.ndarray | None:
+        model = self.model
+        try:
+            if np.any(getattr(model, "is_categorical_", None) or False) or len(model._predictors[0]) != 1:
+                return None
+            binned = model._bin_mapper.transform(self.X)
+            head = slice(0, self.CHECKED_ROWS)
+            same = np.array_equal(self._binned_prob(binned[head]), self._prob(self.X[head]))
+        except (AttributeError, IndexError, TypeError, ValueError):  # another model or scikit-learn
+            return None
+        return binned if same else None
+
+    def _binned_prob(self, binned: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        model = self.model
+        raw = np.full(len(binned), float(np.ravel(model._baseline_prediction)[0]))
+        missing_bin = model._bin_mapper.missing_values_bin_idx_
+        for (tree,) in model._predictors:  # the order predict_proba adds them in
+            raw += tree.predict_binned(binned, missing_bin, 1)
+        return expit(raw)
+
+    def _bin(self, col: int, value: float) -> int:
+        row = self.X[:1].copy()
+        row[0, col] = value
+        return self.model._bin_mapper.transform(row)[0, col]
+
+
+def _reasons(bundle: dict, X: np.ndarray, probabilities: _Probabilities, prob: np.ndarray) -> np.ndarray:
     names = bundle["features"]
-    model = bundle["estimator"]
     candidates = _candidates(bundle)
     contrib = np.zeros((len(X), len(candidates)))
     for j, name in enumerate(candidates):
         col, reference = names.index(name), bundle["reference"][name]
         rows = np.flatnonzero(X[:, col] != reference)  # the others contribute exactly 0
         if len(rows):
-            swapped = X[rows]
-            swapped[:, col] = reference
-            contrib[rows, j] = prob[rows] - model.predict_proba(swapped)[:, 1]
+            contrib[rows, j] = prob[rows] - probabilities.with_value(rows, col, reference)
     order = np.argsort(-contrib, axis=1)[:, :REASON_TOP]
     reason = np.full(len(X), "", dtype=object)
     for rank in range(order.shape[1]):
@@ -105,5 +157,6 @@ def _score(bundle: dict, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not len(X):
         return np.zeros(0), np.full(0, "", dtype=object)
     with limited_threads(1):
-        prob = bundle["estimator"].predict_proba(X)[:, 1]
-        return prob, _reasons(bundle, X, prob)
+        probabilities = _Probabilities(bundle["estimator"], X)
+        prob = probabilities.all()
+        return prob, _reasons(bundle, X, probabilities, prob)
