@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 needs_shared = pytest.mark.skipif(
     not (SHARED / "realspeech" / "truth.tsv").exists(),
     reason="../shared/realspeech (research-licence audio, never in the repo) is not present",
+)
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+    reason="make_telephone.sh needs ffmpeg and ffprobe (Debian package ffmpeg; .ci/run installs it)",
 )
 
 
@@ -77,6 +82,7 @@ def test_realspeech_split_covers_every_clip():
 
 
 @needs_shared
+@needs_ffmpeg
 @pytest.mark.slow
 def test_tiny_slice_runs_real_weights_against_the_peer(base_ct2, tmp_path, monkeypatch):
     monkeypatch.setattr(accuracy, "CACHE", tmp_path)
