@@ -96,11 +96,15 @@ def test_grade_from_cdr_with_model_network_and_clusters(population, trained, tmp
     args = [
         "grade", str(out), "--calls", str(population / "calls.csv"),
         "--model", str(model_dir / "model.joblib"), "--network", str(population / "edges.csv"),
-        "--outcomes", str(population / "outcomes.csv"), "--tiering", "cluster", "-q",
+        "--outcomes", str(population / "outcomes.csv"), "--tiering", "cluster",
     ]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     callers = pd.read_csv(out / "callers.csv", dtype={"caller": str}, encoding="utf-8-sig")
+    riskiest = callers.loc[callers["churn_rank"] == 1].iloc[0]
+    printed = [line for line in result.output.splitlines() if riskiest["caller"] in line]
+    assert printed and f"{riskiest['churn_prob']:.2f}" in printed[0]  # the table's first customer
+    assert "most at risk first" in result.output
     for column in ("churn_prob", "churn_rank", "model_reason", "contacts_churned_share", "behaviour_break"):
         assert column in callers.columns
     assert set(callers["tier"]) <= {"VIP-like", "ordinary", "silent-like", "at-risk"}

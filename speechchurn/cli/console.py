@@ -99,28 +99,39 @@ CALLER_TABLE_COLUMNS = (
     "last_call",
     "churn_risk",
     "warning_level",
+    "churn_prob",  # grade --model only
 )
+PROBABILITY_COLUMNS = ("churn_prob",)  # shown with two decimals, not one
 
 
 def print_callers(graded) -> None:
-    """A compact table; the full explanation columns are in callers.csv."""
+    """A compact table; the full explanation columns are in callers.csv. With a churn model the
+    customers most at risk come first, else by tier and score."""
     from rich.console import Console
     from rich.table import Table
 
-    shown = graded.sort_values(["tier", "score"], ascending=[True, False]).head(CALLERS_SHOWN)
+    by_model = "churn_rank" in graded.columns
+    order = (
+        graded.sort_values("churn_rank")
+        if by_model
+        else graded.sort_values(["tier", "score"], ascending=[True, False])
+    )
+    shown = order.head(CALLERS_SHOWN)
     caption = f"{len(shown):,} of {len(graded):,} customers shown" if len(shown) < len(graded) else None
+    if caption and by_model:
+        caption += ", most at risk first"
     table = Table(title="Customers (full reasons in callers.csv)", caption=caption)
     columns = [c for c in CALLER_TABLE_COLUMNS if c in graded.columns]
     for column in columns:
         table.add_column(column, no_wrap=column in ("caller", "last_call"))
     for _, row in shown.iterrows():
-        table.add_row(*(_cell(row[c]) for c in columns))
+        table.add_row(*(_cell(row[c], c in PROBABILITY_COLUMNS) for c in columns))
     Console(width=max(100, Console().width)).print(table)
 
 
-def _cell(value) -> str:
+def _cell(value, probability: bool = False) -> str:
     if isinstance(value, float):
-        return f"{value:.1f}"
+        return f"{value:.2f}" if probability else f"{value:.1f}"
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%d %H:%M")
     return str(value)
