@@ -350,6 +350,21 @@ def test_report_model_section_from_model_report(trained, tmp_path):
     assert all('class="plotly-graph-div"' in chart for chart in section["charts"])
 
 
+@pytest.mark.parametrize(
+    ("importance", "charted"),
+    [
+        ({"calls": 0.04, "contacts": 0.01}, True),
+        ({"calls": 0.0, "contacts": 0.0}, False),  # nothing measured (one class only): no empty chart
+        ({}, False),
+    ],
+)
+def test_importance_chart_only_when_something_was_measured(importance, charted):
+    from speechchurn.outcomes.report_section import _importance_figure
+
+    report = {"chosen_model": "boosting", "importance": {"boosting": importance}}
+    assert (_importance_figure(report) is not None) == charted
+
+
 def _outcome_inputs():
     from speechchurn.outcomes.calls_input import load_calls_csv
     from speechchurn.outcomes.features import load_outcomes

@@ -102,7 +102,7 @@ def _importance_figure(report: dict):
     kind = report.get("chosen_model")
     values = report.get("importance", {}).get(kind) or {}
     top = sorted(values.items(), key=lambda kv: -kv[1])[:IMPORTANCE_TOP][::-1]
-    if not top:
+    if not any(v for _, v in top):  # none measured (e.g. one class only): no empty chart
         return None
     fig = go.Figure(go.Bar(x=[v for _, v in top], y=[feature_label(n) for n, _ in top], orientation="h"))
     title = f"特征重要性（{MODEL_LABELS.get(kind, kind)}，打乱后 AUC 下降）"
