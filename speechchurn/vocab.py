@@ -96,7 +96,16 @@ POSITIVE_ABOVE = 0.6  # score > 0.6: positive; in between: neutral
 
 TIER_VIP, TIER_ORDINARY, TIER_SILENT = "VIP", "ordinary", "silent"
 TIER_ORDER = (TIER_VIP, TIER_ORDINARY, TIER_SILENT)
-TIER_LABELS = {TIER_VIP: "VIP", TIER_ORDINARY: "普通", TIER_SILENT: "沉默"}
+# grade --tiering cluster names clusters by their centroid (speechchurn/outcomes/cluster.py)
+CLUSTER_VIP, CLUSTER_ORDINARY = "VIP-like", "ordinary"
+CLUSTER_SILENT, CLUSTER_AT_RISK = "silent-like", "at-risk"
+CLUSTER_TIER_LABELS = {
+    CLUSTER_VIP: "类VIP",
+    CLUSTER_ORDINARY: "普通",
+    CLUSTER_SILENT: "类沉默",
+    CLUSTER_AT_RISK: "风险型",
+}
+TIER_LABELS = {TIER_VIP: "VIP", TIER_ORDINARY: "普通", TIER_SILENT: "沉默", **CLUSTER_TIER_LABELS}
 RISK_HIGH, RISK_MEDIUM, RISK_LOW = "high", "medium", "low"
 RISK_LEVELS = (RISK_HIGH, RISK_MEDIUM, RISK_LOW)  # most severe first: the sort order everywhere
 RISK_LABELS = {RISK_HIGH: "高", RISK_MEDIUM: "中", RISK_LOW: "低"}

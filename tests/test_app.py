@@ -281,6 +281,38 @@ def test_serve_binds_loopback_and_needs_a_token_elsewhere(desk_out, monkeypatch)
     assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
+def test_model_and_break_facts_in_chinese(desk_out, tmp_path):
+    """After grade --model --tiering cluster: the queue shows churn probabilities, the customer page the
+    cluster tier, the model's reason and the behaviour break in Chinese, the (untrusted) CSV text escaped."""
+    import shutil
+
+    out = shutil.copytree(desk_out, tmp_path / "out")
+    callers = outputs.read_csv(out / "callers.csv")
+    callers["churn_prob"] = 0.05
+    callers["churn_rank"] = range(2, len(callers) + 2)
+    callers["model_reason"] = ""
+    callers["break_reason"] = ""
+    heavy = callers["caller"] == HEAVY_CALLER
+    callers.loc[heavy, ["churn_prob", "churn_rank"]] = [0.834, 1]
+    callers.loc[heavy, "tier"] = "at-risk"  # grade --tiering cluster's names read in Chinese too
+    callers.loc[heavy, "model_reason"] = "complaint_calls=2 (+0.21); kw_<b>竞品</b>=1 (+0.05)"
+    callers.loc[heavy, "break_reason"] = "通话次数骤降 <script>x</script>"
+    outputs.write_csv(callers, out / "callers.csv")
+    client = _client(out)
+    queue = client.get("/").text
+    assert "<th>流失概率</th>" in queue and '<td class="prob">83%</td>' in queue
+    page = client.get(f"/customer/{HEAVY_CALLER}").text
+    assert "流失概率 83% · 第 1 位" in page and "风险型" in page and "at-risk" not in page
+    assert "投诉通话数 2（流失概率 +0.21）" in page
+    assert "&lt;b&gt;" in page and "<b>竞品</b>" not in page
+    assert "通话次数骤降 &lt;script&gt;" in page and "<script>x</script>" not in page
+
+
+def test_no_model_columns_without_a_model(client):
+    assert "流失概率" not in client.get("/").text
+    assert 'id="model-facts"' not in client.get(f"/customer/{HEAVY_CALLER}").text
+
+
 def test_hashed_outputs_join_again_with_the_salt(desk_out, tmp_path):
     """Outputs written with --hash-callers: `serve --hash-callers SALT` maps the keys back to the store's."""
     import shutil

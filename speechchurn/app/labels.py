@@ -25,6 +25,8 @@ __all__ = [  # the shared labels are re-exported for the templates (L.TIER_LABEL
     "VERDICT_LABELS",
     "WARNING_LABELS",
     "label",
+    "model_reason_lines",
+    "probability_text",
     "risk_reason_lines",
 ]
 MATCH_LABELS = {"exact": "精确", "phonetic": "音近", "pinyin": "拼音", "fuzzy": "模糊"}
@@ -50,6 +52,7 @@ INDICATOR_UNITS = {
 }
 RISK_PART = re.compile(r"^\s*(?P<name>[\w]+)\s+(?P<points>[+-]\d+(?:\.\d+)?)\s*(?:\((?P<detail>.*)\))?\s*$")
 CONDITION = re.compile(r"(?P<ind>\w+)=(?P<value>-?[\d.]+)")
+MODEL_PART = re.compile(r"^\s*(?P<name>\w+)=(?P<value>\S+)\s+\((?P<plus>[+-][\d.]+)\)\s*$")
 
 
 def label(mapping: dict, key) -> str:
@@ -75,3 +78,28 @@ def _condition_text(condition: re.Match) -> str:
     unit = INDICATOR_UNITS.get(condition["ind"])
     value = condition["value"]
     return f"{value} {unit}" if unit else f"{condition['ind']}={value}"
+
+
+def model_reason_lines(reason: str) -> list[str]:
+    """grade --model's reason in Chinese: 'complaint_calls=3 (+0.21); kw_竞品=1 (+0.05)' ->
+    ['投诉通话数 3（流失概率 +0.21）', '关键词:竞品 1（流失概率 +0.05）']."""
+    from speechchurn.outcomes.columns import feature_label  # import-light: no pandas
+
+    lines = []
+    for part in str(reason or "").split(";"):
+        match = MODEL_PART.match(part)
+        if match is None:
+            if part.strip():
+                lines.append(part.strip())
+            continue
+        lines.append(f"{feature_label(match['name'])} {match['value']}（流失概率 {match['plus']}）")
+    return lines
+
+
+def probability_text(value) -> str:
+    """0.834 -> '83%'; '' when there is no probability (no model, or a customer it did not score)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if number != number else f"{number:.0%}"

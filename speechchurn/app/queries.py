@@ -52,6 +52,7 @@ def queue_page(
                 "warning_level": warning,
                 "calls": calls,
                 "risk_reason": data.get("risk_reason") or "",
+                "churn_prob": data.get("churn_prob"),  # grade --model only
                 "outcome": outcome,
                 "reviewer": reviewer,
                 "override": overrides.get(caller),

@@ -123,6 +123,8 @@ def _templates(desk: Desk) -> Jinja2Templates:
         rs=desk.redact_snippet,
         rc=desk.redact_caller,
         risk_lines=labels.risk_reason_lines,
+        model_lines=labels.model_reason_lines,
+        pct=labels.probability_text,
         mmss=_mmss,
     )
     env.globals.update(

@@ -19,6 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from speechchurn.vocab import (
+    CLUSTER_AT_RISK,
+    CLUSTER_ORDINARY,
+    CLUSTER_SILENT,
+    CLUSTER_VIP,
+    TIER_ORDINARY,
+    TIER_SILENT,
+    TIER_VIP,
+)
+
 K_RANGE = (3, 4, 5, 6)
 SILHOUETTE_ROWS = 5_000
 FIT_ROWS = 20_000  # customers sampled (fixed seed) to fit k-means; every customer is then assigned
@@ -43,7 +53,12 @@ BEHAVIOUR = (
     "behaviour_break",
 )
 NO_CALL_DAYS = 365.0  # days_since_last of a customer who never called, for clustering only
-MATCHES = {"VIP-like": "VIP", "silent-like": "silent", "ordinary": "ordinary", "at-risk": "ordinary"}
+MATCHES = {  # cluster name -> the rule tier it corresponds to
+    CLUSTER_VIP: TIER_VIP,
+    CLUSTER_SILENT: TIER_SILENT,
+    CLUSTER_ORDINARY: TIER_ORDINARY,
+    CLUSTER_AT_RISK: TIER_ORDINARY,
+}
 
 
 @dataclass(frozen=True)
@@ -92,18 +107,18 @@ def name_clusters(centroids: np.ndarray, cols: list[str]) -> list[str]:
     activity = sum(w * centroids[:, idx[c]] for c, w in ACTIVITY.items() if c in idx)
     risk_cols = [idx[c] for c in RISK if c in idx]
     risk = centroids[:, risk_cols].mean(axis=1) if risk_cols else np.zeros(len(centroids))
-    names = ["ordinary"] * len(centroids)
+    names = [CLUSTER_ORDINARY] * len(centroids)
     left = list(range(len(centroids)))
     silent = min(left, key=lambda i: activity[i])
-    names[silent] = "silent-like"
+    names[silent] = CLUSTER_SILENT
     left.remove(silent)
     vip = max(left, key=lambda i: activity[i])
-    names[vip] = "VIP-like"
+    names[vip] = CLUSTER_VIP
     left.remove(vip)
     if left:
         risky = max(left, key=lambda i: risk[i])
         if risk[risky] > 0:
-            names[risky] = "at-risk"
+            names[risky] = CLUSTER_AT_RISK
     return names
 
 

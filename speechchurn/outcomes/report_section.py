@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from speechchurn.outcomes.columns import feature_label
+from speechchurn.vocab import CLUSTER_TIER_LABELS
 
 MODEL_LABELS = {"rules": "现行规则", "logistic": "逻辑回归", "tree": "决策树", "boosting": "梯度提升"}
-TIER_LABELS = {"VIP-like": "类VIP", "ordinary": "普通", "silent-like": "类沉默", "at-risk": "风险"}
 COLORS = {"rules": "#7f8c9a", "logistic": "#4a7bd0", "tree": "#3aa76d", "boosting": "#d64541"}
 IMPORTANCE_TOP = 12  # features in the importance chart
 CHART_ID_PREFIX = "model-chart-"
@@ -206,7 +206,7 @@ def _retention_rows(retention: dict) -> list[dict]:
 
 def _cluster_rows(cluster: dict) -> list[dict]:
     return [
-        {"cluster": TIER_LABELS.get(key.split(":", 1)[1], key), "size": size}
+        {"cluster": CLUSTER_TIER_LABELS.get(key.split(":", 1)[1], key), "size": size}
         for key, size in cluster.get("sizes", {}).items()
     ]
 
