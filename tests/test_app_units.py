@@ -6,7 +6,6 @@ import pytest
 
 from speechchurn.app.feedback import Suggestion, TermStats, lexicon_diff, suggestions
 from speechchurn.app.index import fts_query
-from speechchurn.app.labels import model_reason_lines, probability_text, risk_reason_lines
 from speechchurn.app.marks import HitKey
 from speechchurn.app.queries import timeline
 
@@ -57,39 +56,6 @@ def test_short_gap_after_hold_phrase_is_no_hold():
 )
 def test_fts_query_quotes_every_token(text, expected):
     assert fts_query(text) == expected
-
-
-def test_risk_reason_in_chinese():
-    reason = "churn_intent +3 (churn_intent_calls=2>=1); competitor +2 (competitor_mentions=1>=1); odd text"
-    assert risk_reason_lines(reason) == [
-        "离网意向 +3：2 通电话提到离网",
-        "提及竞品 +2：1 次提到竞品",
-        "odd text",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("reason", "lines"),
-    [
-        (
-            "complaint_calls=3 (+0.21); kw_竞品=1 (+0.05)",
-            ["投诉通话数 3（流失概率 +0.21）", "关键词:竞品 1（流失概率 +0.05）"],
-        ),
-        ("avg_minutes=0.79 (+0.01)", ["平均通话分钟 0.79（流失概率 +0.01）"]),
-        ("", []),
-        (None, []),
-        ("free text", ["free text"]),
-    ],
-)
-def test_model_reason_in_chinese(reason, lines):
-    assert model_reason_lines(reason) == lines
-
-
-@pytest.mark.parametrize(
-    ("value", "text"), [(0.834, "83%"), (0.0, "0%"), (None, ""), (float("nan"), ""), ("x", "")]
-)
-def test_probability_text(value, text):
-    assert probability_text(value) == text
 
 
 def test_hit_key_rounds_to_milliseconds():

@@ -306,6 +306,12 @@ def test_report_contains(report_html, fragment):
     assert fragment in report_html
 
 
+def test_report_reasons_read_in_chinese(report_html):
+    """Supervisors read Chinese: the raw expressions stay in callers.csv."""
+    assert "投诉 +1：2 通电话投诉" in report_html and "VIP：近30天分钟=1.38&gt;=1" in report_html
+    assert "complaint_calls=2&gt;=1" not in report_html and "minutes_30d=" not in report_html
+
+
 def test_report_escapes_transcripts(report_html):
     assert SCRIPT_TEXT not in report_html
     assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in report_html

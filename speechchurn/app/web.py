@@ -124,6 +124,7 @@ def _templates(desk: Desk) -> Jinja2Templates:
         rc=desk.redact_caller,
         risk_lines=labels.risk_reason_lines,
         model_lines=labels.model_reason_lines,
+        tier_text=labels.tier_reason_text,
         pct=labels.probability_text,
         mmss=_mmss,
     )

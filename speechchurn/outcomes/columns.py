@@ -53,7 +53,9 @@ FEATURE_LABELS = {
 
 
 def feature_label(name: str) -> str:
-    """Chinese label of a feature (kw_<category> -> 关键词:<category>; unknown names unchanged)."""
+    """Chinese label of a feature (kw_complaint -> 关键词:投诉; unknown names unchanged)."""
+    from speechchurn.vocab import CATEGORY_LABELS
+
     if name in FEATURE_LABELS:
         return FEATURE_LABELS[name]
-    return f"关键词:{name[3:]}" if name.startswith("kw_") else name
+    return f"关键词:{CATEGORY_LABELS.get(name[3:], name[3:])}" if name.startswith("kw_") else name

@@ -25,6 +25,7 @@ import jinja2
 from markupsafe import Markup
 
 from speechchurn.errors import ReportError
+from speechchurn.labels import model_reason_lines, probability_text, risk_reason_lines, tier_reason_text
 from speechchurn.outputs import atomic_path
 from speechchurn.report import data as d
 from speechchurn.report.charts import FONT_STACK, RISK_COLORS, chart_divs, plotly_js
@@ -170,7 +171,7 @@ def _review_rows(data: ReportData) -> list[dict]:
         {
             "rank": text(rec.get("rank")),
             **_grade_cells(rec),
-            "reasons": [r.strip() for r in str(rec.get("risk_reason") or "").split(";") if r.strip()],
+            "reasons": risk_reason_lines(text(rec.get("risk_reason"))),
             "quotes": d.lines(rec.get("evidence")),
         }
         for rec in (data.review.to_dict("records") if len(data.review) else [])
@@ -223,11 +224,26 @@ def _turn_view(seg: dict, hits_by_key: dict) -> dict:
     }
 
 
+def _reason_texts(rec: dict) -> list[tuple[str, str]]:
+    """The customer's reasons in Chinese (raw expressions stay in callers.csv); model and break facts
+    appear after grade --model and with a behaviour break."""
+    reasons = [
+        ("等级依据", tier_reason_text(text(rec.get("tier_reason")))),
+        ("风险原因", "；".join(risk_reason_lines(text(rec.get("risk_reason"))))),
+    ]
+    probability = probability_text(rec.get("churn_prob"))
+    if probability:
+        rank = text(rec.get("churn_rank"))
+        lines = [f"流失概率 {probability}" + (f"，第 {rank} 位" if rank else "")]
+        reasons.append(("模型预测", "；".join(lines + model_reason_lines(text(rec.get("model_reason"))))))
+    return reasons + [("行为断层", text(rec.get("break_reason")))]
+
+
 def _customer_pages(data: ReportData, customers: list[dict]) -> list[dict]:
     by_caller, index = d.calls_by_caller(data), d.evidence_index(data.evidence)
     pages = []
     for rec in customers:
-        reasons = [("等级依据", rec.get("tier_reason")), ("风险原因", rec.get("risk_reason"))]
+        reasons = _reason_texts(rec)
         pages.append(
             {
                 "phone": text(rec.get("caller")),
@@ -237,7 +253,7 @@ def _customer_pages(data: ReportData, customers: list[dict]) -> list[dict]:
                 "risk_points": fmt(rec.get("risk_points"), 0),
                 "warning": text(rec.get("warning_level")),
                 "quadrant": text(rec.get("quadrant")) or "—",
-                "reasons": [(k, text(v)) for k, v in reasons if text(v)],
+                "reasons": [(k, v) for k, v in reasons if v],
                 "calls": [_call_view(c, data, index) for c in by_caller.get(str(rec.get("caller")), [])],
             }
         )

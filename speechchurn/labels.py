@@ -1,0 +1,132 @@
+"""Reasons in the supervisors' language: the grading's raw reason texts (which stay in the CSVs) as
+the Chinese lines the report and the desk show.
+
+``risk_reason``  'churn_intent +3 (churn_intent_calls=2>=1)'      -> '离网意向 +3：2 通电话提到离网'
+``tier_reason``  'VIP: minutes_30d=2.28>=2, calls_30d=3>=3'      -> 'VIP：近30天分钟=2.28>=2，近30天通话=3>=3'
+``model_reason`` 'complaint_calls=3 (+0.21)'                     -> '投诉通话数 3（流失概率 +0.21）'
+
+Import-light (no pandas): the desk imports it at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+
+from speechchurn.outcomes.columns import feature_label
+from speechchurn.vocab import TIER_LABELS
+
+RISK_RULE_LABELS = {  # the default rules' risk points (speechchurn/data/rules.toml)
+    "churn_intent": "离网意向",
+    "churn_intent_repeated": "多次提离网",
+    "competitor": "提及竞品",
+    "complaint": "投诉",
+    "complaints_repeated": "多次投诉",
+    "sentiment_falling": "情绪走低",
+    "negative_sentiment": "情绪负面",
+    "transfers": "多次转接",
+    "behaviour_break": "行为断层",  # speechchurn/outcomes: break_reason says what changed
+    "contacts_left": "联系人离网",
+}
+INDICATOR_UNITS = {  # '<value> <unit>' reads better than '<label>=<value>' for these counts
+    "churn_intent_calls": "通电话提到离网",
+    "competitor_mentions": "次提到竞品",
+    "complaint_calls": "通电话投诉",
+    "transfers": "次转接",
+    "contacts_churned": "位联系人已离网",
+}
+TIER_PHRASES = (  # the fixed words of grading's tier reasons (customers/grading.py, outcomes/cluster.py)
+    ("no tier rule matched", "未命中等级规则"),
+    ("none of ", "以下均不满足 "),
+    (", needs ", "，需 "),
+    ("cluster ", "聚类 "),
+)
+WORDS = {"score": "评分"}
+RISK_PART = re.compile(r"^\s*(?P<name>\w+)\s+(?P<points>[+-]\d+(?:\.\d+)?)\s*(?:\((?P<detail>.*)\))?\s*$")
+CONDITION = re.compile(r"(?P<ind>\w+)=(?P<value>-?[\d.]+)")
+MODEL_PART = re.compile(r"^\s*(?P<name>\w+)=(?P<value>\S+)\s+\((?P<plus>[+-][\d.]+)\)\s*$")
+OVERRIDE = re.compile(
+    r"^(?P<tier>\S+): override by (?P<who>.*?) \((?P<at>[^)]*)\): (?P<why>.*) \[rules said (?P<rule>\S+)\]$"
+)
+TIER_HEAD = re.compile(r"(^|[(\[;]\s*)([\w-]+): ")  # 'VIP: ' at the start or after '(', '[' or '; '
+MOVE = re.compile(r"(?P<verb>promoted|demoted) from (?P<tier>[\w-]+) by score=")
+NAME = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z][A-Za-z0-9_-]*")  # an indicator or tier name
+
+
+def label(mapping: dict, key) -> str:
+    return mapping.get(str(key), "" if key is None else str(key))
+
+
+def risk_reason_lines(reason: str) -> list[str]:
+    """'churn_intent +3 (churn_intent_calls=2>=1); ...' -> ['离网意向 +3：2 通电话提到离网', ...]."""
+    lines = []
+    for part in _parts(reason):
+        match = RISK_PART.match(part)
+        if match is None:
+            lines.append(part)
+            continue
+        name = RISK_RULE_LABELS.get(match["name"], match["name"])
+        details = [_condition_text(c) for c in CONDITION.finditer(match["detail"] or "")]
+        lines.append(f"{name} {match['points']}" + (f"：{'，'.join(details)}" if details else ""))
+    return lines
+
+
+def _condition_text(condition: re.Match) -> str:
+    unit = INDICATOR_UNITS.get(condition["ind"])
+    value = condition["value"]
+    return f"{value} {unit}" if unit else f"{feature_label(condition['ind'])}={value}"
+
+
+def model_reason_lines(reason: str) -> list[str]:
+    """grade --model's reason: 'complaint_calls=3 (+0.21); kw_竞品=1 (+0.05)' ->
+    ['投诉通话数 3（流失概率 +0.21）', '关键词:竞品 1（流失概率 +0.05）']."""
+    lines = []
+    for part in _parts(reason):
+        match = MODEL_PART.match(part)
+        if match is None:
+            lines.append(part)
+            continue
+        lines.append(f"{feature_label(match['name'])} {match['value']}（流失概率 {match['plus']}）")
+    return lines
+
+
+def tier_reason_text(reason: str) -> str:
+    """Tier names, indicators and grading's fixed words in Chinese; numbers and operators as they are.
+    A reviewer's override keeps the reviewer's own words untouched."""
+    text = str(reason or "")
+    override = OVERRIDE.match(text)
+    if override:
+        tier, rule = label(TIER_LABELS, override["tier"]), label(TIER_LABELS, override["rule"])
+        return f"{tier}：{override['who']}（{override['at']}）人工调整：{override['why']}（规则为 {rule}）"
+    for phrase, chinese in TIER_PHRASES:
+        text = text.replace(phrase, chinese)
+    text = MOVE.sub(lambda m: f"由{label(TIER_LABELS, m['tier'])}{_MOVED[m['verb']]}，score=", text)
+    text = TIER_HEAD.sub(lambda m: f"{m[1]}{label(TIER_LABELS, m[2])}：", text)
+    text = NAME.sub(lambda m: _name(m[0]), text)
+    return text.replace("; ", "；").replace(", ", "，").replace(" (", "（").replace(")", "）")
+
+
+_MOVED = {"promoted": "升级", "demoted": "降级"}
+
+
+def _name(word: str) -> str:
+    if word in TIER_LABELS:
+        return TIER_LABELS[word]
+    if word in WORDS:
+        return WORDS[word]
+    if word.startswith("score_"):
+        return f"{feature_label(word[len('score_') :])}得分"
+    return feature_label(word)
+
+
+def probability_text(value) -> str:
+    """0.834 -> '83%'; '' when there is no probability (no model, or a customer it did not score)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if number != number else f"{number:.0%}"
+
+
+def _parts(reason) -> list[str]:
+    text = "" if reason is None or reason != reason else str(reason)  # None and NaN: no reason
+    return [part.strip() for part in text.split(";") if part.strip()]
