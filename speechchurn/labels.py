@@ -58,16 +58,13 @@ def label(mapping: dict, key) -> str:
 
 def risk_reason_lines(reason: str) -> list[str]:
     """'churn_intent +3 (churn_intent_calls=2>=1); ...' -> ['离网意向 +3：2 通电话提到离网', ...]."""
-    lines = []
-    for part in _parts(reason):
-        match = RISK_PART.match(part)
-        if match is None:
-            lines.append(part)
-            continue
-        name = RISK_RULE_LABELS.get(match["name"], match["name"])
-        details = [_condition_text(c) for c in CONDITION.finditer(match["detail"] or "")]
-        lines.append(f"{name} {match['points']}" + (f"：{'，'.join(details)}" if details else ""))
-    return lines
+    return _lines(reason, RISK_PART, _risk_line)
+
+
+def _risk_line(match: re.Match) -> str:
+    name = RISK_RULE_LABELS.get(match["name"], match["name"])
+    details = [_condition_text(c) for c in CONDITION.finditer(match["detail"] or "")]
+    return f"{name} {match['points']}" + (f"：{'，'.join(details)}" if details else "")
 
 
 def _condition_text(condition: re.Match) -> str:
@@ -79,14 +76,14 @@ def _condition_text(condition: re.Match) -> str:
 def model_reason_lines(reason: str) -> list[str]:
     """grade --model's reason: 'complaint_calls=3 (+0.21); kw_竞品=1 (+0.05)' ->
     ['投诉通话数 3（流失概率 +0.21）', '关键词:竞品 1（流失概率 +0.05）']."""
-    lines = []
-    for part in _parts(reason):
-        match = MODEL_PART.match(part)
-        if match is None:
-            lines.append(part)
-            continue
-        lines.append(f"{feature_label(match['name'])} {match['value']}（流失概率 {match['plus']}）")
-    return lines
+    return _lines(
+        reason, MODEL_PART, lambda m: f"{feature_label(m['name'])} {m['value']}（流失概率 {m['plus']}）"
+    )
+
+
+def _lines(reason, pattern: re.Pattern, render) -> list[str]:
+    """Each '; '-separated part rendered when it matches ``pattern``, else kept as written."""
+    return [render(match) if (match := pattern.match(part)) else part for part in _parts(reason)]
 
 
 def tier_reason_text(reason: str) -> str:
