@@ -55,3 +55,7 @@ class LeakageError(SpeechchurnError):
 
 class HelperError(SpeechchurnError):
     """Grading's helper process stopped before it answered (killed, or out of memory)."""
+
+
+class TrainingError(SpeechchurnError):
+    """A churn model could not be fitted on the training customers (scikit-learn refused the data)."""

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import churn_population
 from speechchurn.customers.grading import grade_callers, load_rules
-from speechchurn.errors import LeakageError, ManifestError
+from speechchurn.errors import LeakageError, ManifestError, TrainingError
 from speechchurn.outcomes import retention
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks, break_figures
 from speechchurn.outcomes.calls_input import prepare_calls
@@ -128,6 +128,16 @@ def test_calls_after_the_cutoff_cannot_change_features():
     a = build_features(calls, AS_OF).frame
     b = build_features(with_future, AS_OF).frame
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_model_scikit_learn_refuses_is_a_training_error():
+    from speechchurn.outcomes.features import FeatureSet
+    from speechchurn.outcomes.train import TrainOptions, _fit
+
+    frame = pd.DataFrame({"calls": [1.0, 2.0, 3.0, 4.0], "sentiment_mean": [np.nan] * 4})
+    features = FeatureSet(pd.Timestamp("2026-06-01"), frame)
+    with pytest.raises(TrainingError, match="logistic model could not be fitted on 4 customers"):
+        _fit("logistic", frame, np.zeros(4), features, TrainOptions())  # one class only
 
 
 def test_a_feature_built_after_the_cutoff_cannot_enter_training():

@@ -115,6 +115,28 @@ def test_grade_from_cdr_with_model_network_and_clusters(population, trained, tmp
     assert 'id="model"' in (out / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("kind", ["boosting", "logistic", "tree"])
+def test_train_and_grade_on_a_cdr_with_only_the_required_columns(population, tmp_path, kind):
+    """caller, started_at, duration_s and nothing else (no sentiment, keywords or direction): every
+    model trains and scores (sentiment features are all missing and are left out)."""
+    cdr = tmp_path / "cdr.csv"
+    pd.read_csv(population / "calls.csv", dtype=str)[["caller", "started_at", "duration_s"]].to_csv(
+        cdr, index=False
+    )
+    model = tmp_path / "model.joblib"
+    args = [
+        "train", "--calls", str(cdr), "--outcomes", str(population / "outcomes.csv"),
+        "--model-out", str(model), "--model-kind", kind, "--folds", "1", "-q",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    graded = tmp_path / "graded"
+    result = runner.invoke(app, ["grade", str(graded), "--calls", str(cdr), "--model", str(model), "-q"])
+    assert result.exit_code == 0, result.output
+    callers = pd.read_csv(graded / "callers.csv", encoding="utf-8-sig")
+    assert callers["churn_prob"].between(0, 1).all() and callers["churn_prob"].nunique() > 1
+
+
 def test_grade_without_out_dir_or_calls_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["grade", str(tmp_path / "missing")])
     assert result.exit_code == 2

@@ -164,6 +164,9 @@ def training_set(features: FeatureSet, outcomes: pd.DataFrame, horizon_days: int
 
 
 def model_features(features: FeatureSet, tree: bool = False) -> list[str]:
-    """Feature columns for a model; the tree's list leaves out indicators that can be missing."""
-    names = features.feature_names
+    """Feature columns for a model; the tree's list leaves out indicators that can be missing, and no
+    list has a column with no value at all (a CDR export without sentiment: gradient boosting cannot
+    bin an all-missing column, and no model can learn from one)."""
+    frame = features.frame
+    names = [n for n in features.feature_names if frame[n].notna().any()]
     return [n for n in names if n not in MAYBE_MISSING] if tree else names

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speechchurn.errors import LeakageError
+from speechchurn.errors import LeakageError, TrainingError
 from speechchurn.outcomes.breaks import BreakOptions
 from speechchurn.outcomes.features import FeatureSet, build_features, model_features, training_set
 from speechchurn.outcomes.metrics import evaluate, mean_over_folds
@@ -149,7 +149,10 @@ def _fit(kind: str, frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, op
     if kind == "tree":  # weight leavers so a leaf predicts churn above ~2x the base rate (see TREE_...)
         leavers = max(int(y.sum()), 1)
         model.set_params(class_weight={0: 1.0, 1: TREE_LEAVER_WEIGHT * (len(y) - leavers) / leavers})
-    model.fit(matrix(frame, names), y)
+    try:
+        model.fit(matrix(frame, names), y)
+    except ValueError as e:  # a data shape scikit-learn refuses: one clear line, not a traceback
+        raise TrainingError(f"the {kind} model could not be fitted on {len(y):,} customers: {e}") from e
     return model, names
 
 
