@@ -107,6 +107,38 @@ def test_cdr_with_only_required_columns():
     assert features.frame.loc[0, "calls"] == 2
 
 
+@pytest.mark.parametrize(
+    ("duration", "direction", "seconds", "read_as"),
+    [
+        ("330", "in", 330.0, "in"),
+        ("0:05:30", "呼出", 330.0, "out"),
+        ("5:30", "外呼", 330.0, "out"),
+        ("1:00:00", "Inbound", 3600.0, "in"),
+        ("0", "OUT", 0.0, "out"),  # an unanswered outbound call
+        ("330", "", 330.0, ""),
+        ("330", "转接组", 330.0, ""),  # not a direction: unknown, with a warning
+    ],
+)
+def test_cdr_durations_and_directions_as_exports_write_them(duration, direction, seconds, read_as, caplog):
+    raw = pd.DataFrame(
+        {"caller": ["13800000001"], "started_at": ["2026-06-01 09:00"], "duration_s": [duration]}
+    )
+    calls = prepare_calls(raw.assign(direction=[direction]), TZ)
+    assert calls.loc[0, "duration_s"] == seconds and calls.loc[0, "direction"] == read_as
+    assert ("not understood" in caplog.text) == (direction == "转接组")
+
+
+def test_cdr_row_with_an_unreadable_duration_is_skipped():
+    raw = pd.DataFrame(
+        {
+            "caller": ["13800000001"] * 2,
+            "started_at": ["2026-06-01 09:00"] * 2,
+            "duration_s": ["abc", "1:2:3:4"],
+        }
+    )
+    assert prepare_calls(raw, TZ).empty
+
+
 def test_cdr_missing_column_is_named():
     with pytest.raises(ManifestError, match="duration_s"):
         prepare_calls(pd.DataFrame({"caller": ["1"], "started_at": ["2026-01-01"]}), TZ)

@@ -1,7 +1,8 @@
 """Call-metadata exports (CDRs) as input: ``--calls calls.csv`` instead of analysed audio.
 
-Only ``caller``, ``started_at`` and ``duration_s`` are required. Optional columns are used when present:
-``direction`` (in/out), ``transfers``, ``non_talk_s``, ``sentiment_mean``, ``sentiment_min`` and
+Only ``caller``, ``started_at`` and ``duration_s`` (seconds, or a clock form such as 0:05:30) are
+required. Optional columns are used when present: ``direction`` (in/out, or 呼入/呼出/外呼/inbound...),
+``transfers``, ``non_talk_s``, ``sentiment_mean``, ``sentiment_min`` and
 ``kw_<category>`` keyword counts (the columns ``speechchurn analyze`` writes to calls.csv, so its own
 output reads back too). Unanswered outbound calls are rows with ``duration_s`` 0.
 """
@@ -76,13 +77,42 @@ def prepare_calls(
     out["started_at"] = parse_times(out["started_at"], timezone)
     for col in [c for c in out.columns if c in NUMERIC_CALL_COLUMNS or c.startswith("kw_")]:
         out[col] = pd.to_numeric(out[col], errors="coerce")
+    out["duration_s"] = _durations(frame["duration_s"], out["duration_s"])
     if "direction" in out.columns:
-        out["direction"] = out["direction"].fillna("").astype(str).str.strip().str.lower()
+        out["direction"] = _directions(out["direction"], source)
     bad = (out["caller"] == "") | out["started_at"].isna() | out["duration_s"].isna()
     if bad.any():
         log.warning("%s: %d row(s) without caller, start time or duration skipped", source, int(bad.sum()))
         out = out.loc[~bad]
     return out.reset_index(drop=True)
+
+
+def _durations(raw: pd.Series, numeric: pd.Series) -> pd.Series:
+    """Seconds; a CDR's clock form (H:MM:SS or M:SS, e.g. 0:05:30) where the value is not a number."""
+    missing = numeric.isna()
+    if not missing.any():
+        return numeric
+    text = raw[missing].astype(str).str.strip()
+    text = text[text.str.fullmatch(r"\d+(:\d{1,2}){1,2}")]
+    if text.empty:
+        return numeric
+    text = text.where(text.str.count(":") == 2, "0:" + text)  # M:SS -> 0:M:SS
+    out = numeric.copy()
+    out[text.index] = pd.to_timedelta(text, errors="coerce").dt.total_seconds()
+    return out
+
+
+def _directions(raw: pd.Series, source: str) -> pd.Series:
+    """in / out from the spellings CDRs use (inbound, 呼入, 外呼, OUT...); '' when blank or unknown."""
+    from speechchurn.call.metadata import normalize_direction
+
+    codes, uniques = pd.factorize(raw.fillna("").astype(str))
+    known = [normalize_direction(v) for v in uniques]
+    unknown = sorted({v for v, k in zip(uniques, known, strict=True) if k is None and v.strip()})
+    if unknown:
+        log.warning("%s: direction value(s) not understood, read as unknown: %s", source, ", ".join(unknown[:5]))
+    table = np.array([k or "" for k in known] + [""], dtype=object)
+    return pd.Series(table[codes], index=raw.index)
 
 
 def load_calls_csv(path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
