@@ -25,6 +25,7 @@ COMPARED_OUTPUTS = (
 DONE_POLL_S = 0.2  # s between store polls
 KILL_DEADLINE_S = 120.0  # s to wait for the first file to finish
 BATCH_FILES = 5  # after the first file is done, four slow files leave the signal seconds to arrive
+SLOW_DECODE_S = 1.5  # s per fake decode (about 2 per file): ~12 s of batch left after the first file
 
 
 def _fake_cli(delay_s: float, *args: str) -> list[str]:
@@ -40,10 +41,11 @@ def _done_count(out: Path) -> int:
 
 
 def _default_sigint() -> None:
-    """In the child: Ctrl-C's default action, even where pytest itself runs with SIGINT ignored (a
-    shell's background job does), since Python only turns SIGINT into KeyboardInterrupt when it starts
-    with the default action."""
+    """In the child: Ctrl-C's default action, unblocked, even where pytest itself runs with SIGINT
+    ignored (a shell's background job does), since Python only turns SIGINT into KeyboardInterrupt when
+    it starts with the default action."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 def _wait_for_done(out: Path, n: int, proc: subprocess.Popen) -> None:
@@ -52,6 +54,8 @@ def _wait_for_done(out: Path, n: int, proc: subprocess.Popen) -> None:
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline, "no file finished in time"
         time.sleep(DONE_POLL_S)
+    done = _done_count(out)
+    assert proc.poll() is None, f"the run ended before it could be interrupted ({done} files done)"
 
 
 def _outputs(out: Path, names=COMPARED_OUTPUTS) -> dict[str, bytes]:
@@ -87,7 +91,7 @@ def uninterrupted(tmp_path_factory, samples_dir):
 def test_sigkill_mid_batch_then_resume_gives_identical_outputs(uninterrupted, tmp_path):
     folder, reference = uninterrupted
     out = tmp_path / "out"
-    proc = subprocess.Popen(_fake_cli(0.7, "analyze", str(folder), "--out", str(out), "-q"))
+    proc = subprocess.Popen(_fake_cli(SLOW_DECODE_S, "analyze", str(folder), "--out", str(out), "-q"))
     _wait_for_done(out, 1, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -104,7 +108,7 @@ def test_ctrl_c_stops_cleanly_with_a_resume_hint(uninterrupted, tmp_path):
     folder, reference = uninterrupted
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        _fake_cli(0.7, "analyze", str(folder), "--out", str(out), "-q"),
+        _fake_cli(SLOW_DECODE_S, "analyze", str(folder), "--out", str(out), "-q"),
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_default_sigint,
