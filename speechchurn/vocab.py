@@ -97,7 +97,7 @@ POSITIVE_ABOVE = 0.6  # score > 0.6: positive; in between: neutral
 TIER_VIP, TIER_ORDINARY, TIER_SILENT = "VIP", "ordinary", "silent"
 TIER_ORDER = (TIER_VIP, TIER_ORDINARY, TIER_SILENT)
 # grade --tiering cluster names clusters by their centroid (speechchurn/outcomes/cluster.py)
-CLUSTER_VIP, CLUSTER_ORDINARY = "VIP-like", "ordinary"
+CLUSTER_VIP, CLUSTER_ORDINARY = "VIP-like", TIER_ORDINARY  # an ordinary cluster keeps the tier's name
 CLUSTER_SILENT, CLUSTER_AT_RISK = "silent-like", "at-risk"
 CLUSTER_TIER_LABELS = {
     CLUSTER_VIP: "类VIP",

@@ -105,14 +105,20 @@ def _durations(raw: pd.Series, numeric: pd.Series) -> pd.Series:
 def _directions(raw: pd.Series, source: str) -> pd.Series:
     """in / out from the spellings CDRs use (inbound, 呼入, 外呼, OUT...); '' when blank or unknown."""
     from speechchurn.call.metadata import normalize_direction
+    from speechchurn.outputs import format_distinct
 
-    codes, uniques = pd.factorize(raw.fillna("").astype(str))
-    known = [normalize_direction(v) for v in uniques]
-    unknown = sorted({v for v, k in zip(uniques, known, strict=True) if k is None and v.strip()})
+    unknown: set[str] = set()
+
+    def read(value) -> str:
+        direction = normalize_direction(value)
+        if direction is None and str(value).strip():
+            unknown.add(str(value))
+        return direction or ""
+
+    texts = format_distinct(raw.to_numpy(dtype=object), read)  # each distinct spelling read once
     if unknown:
-        log.warning("%s: direction value(s) not understood, read as unknown: %s", source, ", ".join(unknown[:5]))
-    table = np.array([k or "" for k in known] + [""], dtype=object)
-    return pd.Series(table[codes], index=raw.index)
+        log.warning("%s: direction value(s) not understood, read as unknown: %s", source, ", ".join(sorted(unknown)[:5]))
+    return pd.Series(texts, index=raw.index)
 
 
 def load_calls_csv(path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:

@@ -6,6 +6,8 @@ column is absent (e.g. no ``--network`` given) reads as missing and never matche
 
 from __future__ import annotations
 
+from speechchurn.vocab import CATEGORY_LABELS
+
 BREAK_COLUMNS = (
     "break_calls",  # relative change of the daily call rate, recent window vs baseline (-1 = stopped)
     "break_minutes",  # relative change of daily talk minutes, recent vs baseline
@@ -54,8 +56,6 @@ FEATURE_LABELS = {
 
 def feature_label(name: str) -> str:
     """Chinese label of a feature (kw_complaint -> 关键词:投诉; unknown names unchanged)."""
-    from speechchurn.vocab import CATEGORY_LABELS
-
     if name in FEATURE_LABELS:
         return FEATURE_LABELS[name]
     return f"关键词:{CATEGORY_LABELS.get(name[3:], name[3:])}" if name.startswith("kw_") else name
