@@ -59,3 +59,15 @@ class HelperError(SpeechchurnError):
 
 class TrainingError(SpeechchurnError):
     """A churn model could not be fitted on the training customers (scikit-learn refused the data)."""
+
+
+class OutDirError(ConfigError):
+    """The output folder cannot be used (a file, not writable, parent read-only): a usage error."""
+
+
+class StoreLockedError(StoreError):
+    """Another run holds the result store in OUT_DIR (the message names it)."""
+
+
+class ModelFileError(ConfigError):
+    """A churn model file is not one this installation signed; it is refused without being unpickled."""

@@ -237,6 +237,8 @@ def _zoned_texts(column: pd.Series, sep: str = CSV_TIME_SEP) -> pd.Series | None
 
 def _wall_texts(local: pd.Series, sep: str) -> np.ndarray:
     """``YYYY-MM-DD<sep>HH:MM:SS`` of naive times in whole seconds (numpy's ISO text, in bulk)."""
+    if local.empty:
+        return np.empty(0, dtype=object)
     if not local.dt.year.dropna().between(1000, 9999).all():  # ISO pads years; strftime does not
         return local.dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S").to_numpy(dtype=object)
     iso = np.datetime_as_string(local.to_numpy(dtype="datetime64[s]"), unit="s")

@@ -53,11 +53,16 @@ class Audio:
 
 def locate(audio_root: Path, file: str) -> Path:
     """The recording of a stored call: `file` (from the store) under `audio_root`, or NotFound."""
+    from speechchurn.filenames import filesystem_name
+
     root = Path(audio_root).resolve()
     try:
         path = (root / file).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise NotFound(file) from e
+    except (OSError, RuntimeError, ValueError):
+        try:  # a name that is not UTF-8 is stored with \xNN escapes (speechchurn/filenames.py)
+            path = (root / filesystem_name(file)).resolve(strict=True)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise NotFound(file) from e
     if not path.is_relative_to(root) or not path.is_file():
         raise NotFound(file)
     return path

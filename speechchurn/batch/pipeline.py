@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speechchurn.batch import preflight
 from speechchurn.batch.options import AnalyzeOptions, GradeOptions
-from speechchurn.batch.store import Store
+from speechchurn.batch.store import Store, store_lock
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
 from speechchurn.call.audio import AUDIO_EXTENSIONS, file_sha256
 from speechchurn.errors import SpeechchurnError
+from speechchurn.filenames import is_printable, name_bytes, printable_name
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
@@ -116,6 +118,7 @@ def plan_jobs(
     paths, ignored = discover(audio_dir)
     manifest = load_manifest(options.manifest, options.timezone) if options.manifest else None
     names = {_relative(p, audio_dir): p for p in paths}
+    store.record_raw_names(_raw_names(paths, audio_dir))
     states = store.file_states()
     store.forget(sorted(set(states) - set(names)))
     analysis_key = options.analysis_key(lexicon)
@@ -156,8 +159,15 @@ def manifest_problems(store: Store) -> list[str]:
     return json.loads(store.get_meta("manifest_problems") or "[]")
 
 
+def _raw_names(paths: list[Path], root: Path) -> dict[str, bytes]:
+    """Exact bytes of the names that are not UTF-8, by their printable name (kept in the store)."""
+    posix = (path.relative_to(root).as_posix() for path in paths)
+    return {printable_name(name): name_bytes(name) for name in posix if not is_printable(name)}
+
+
 def _relative(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    """The file's name in the store and every output: relative, `/`-separated, valid UTF-8."""
+    return printable_name(path.relative_to(root).as_posix())
 
 
 def analyze(
@@ -167,23 +177,33 @@ def analyze(
     grade_options: GradeOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     privacy=None,
+    wait: bool = False,
 ) -> AnalyzeResult:
     """The whole chain on a folder of recordings. Safe to re-run: finished files are skipped.
 
     `privacy` (speechchurn.privacy.PrivacyOptions) redacts / hashes callers in every exported file;
-    the store keeps the raw data.
+    the store keeps the raw data. Every input file is validated before the first transcription
+    (`preflight`). One run at a time per OUT_DIR: another run's lock makes this one refuse
+    (StoreLockedError), or with `wait` wait for it.
     """
-    from speechchurn.text.lexicon import load_lexicons
-
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     options = options or AnalyzeOptions()
+    grade_options = grade_options or GradeOptions()
     if not audio_dir.is_dir():
         raise SpeechchurnError(f"{audio_dir}: not a folder of recordings")
     started = time.monotonic()
-    lexicon = load_lexicons(options.lexicons)  # once per batch; every job gets this object
+    lexicon = preflight.load_inputs(options, grade_options)  # the lexicon: once per batch, shared
+    with store_lock(preflight.make_out_dir(out_dir), "analyze", wait):
+        run = (audio_dir, out_dir, options, grade_options, lexicon)
+        return _analyze_locked(*run, on_progress, privacy, started)
+
+
+def _analyze_locked(audio_dir, out_dir, options, grade_options, lexicon, on_progress, privacy, started):
     with Store(out_dir) as store:
         store.set_meta("audio_dir", str(audio_dir.resolve()))  # where `speechchurn serve` finds recordings
         jobs, cached, ignored = plan_jobs(audio_dir, store, options, lexicon)
+        if grade_options.as_of is not None:  # before any transcription
+            preflight.check_as_of(grade_options.as_of, preflight.first_starts(store, jobs), options.timezone)
         if ignored:
             log.info("ignored %d non-audio files in %s", ignored, audio_dir)
         total = len(jobs) + len(cached)
@@ -193,7 +213,7 @@ def analyze(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
-    graded = grade(out_dir, grade_options or GradeOptions())
+    graded = grade(out_dir, grade_options)
     if privacy is not None and privacy.active:
         from speechchurn.privacy import protect_outputs
 
@@ -287,6 +307,8 @@ def grade(out_dir: Path, options: GradeOptions | None = None):
     out_dir, options = Path(out_dir), options or GradeOptions()
     rules = load_rules(options.rules)
     calls = load_calls(out_dir, options.timezone)
+    if not calls.empty:
+        preflight.check_as_of(options.as_of, calls["started_at"], options.timezone)
     roster = load_roster(options.customers) if options.customers else None
     as_of = _as_of_timestamp(options.as_of, calls, options.timezone)
     evidence = load_evidence(out_dir)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechchurn.batch.worker import CallRecord, Failure
-from speechchurn.errors import StoreError
+from speechchurn.errors import OutDirError, StoreError, StoreLockedError
+from speechchurn.filenames import printable_text
 from speechchurn.schema import Segment
 
 STORE_NAME = "speechchurn.db"
+LOCK_NAME = ".speechchurn.lock"  # held by the run writing OUT_DIR (store_lock)
+HOLDER_NAME = ".speechchurn.lock.json"  # who holds it: command, pid, host, since
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_S = 30.0  # s to wait for a lock held by another process
 
@@ -47,7 +53,10 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE TABLE IF NOT EXISTS evidence (file TEXT NOT NULL, seq INTEGER NOT NULL, hit TEXT NOT NULL,
     PRIMARY KEY (file, seq));
+CREATE TABLE IF NOT EXISTS raw_names (file TEXT PRIMARY KEY, raw BLOB NOT NULL);
 """
+# raw_names: the exact bytes of file names that are not UTF-8 (`file` is their printable form,
+# speechchurn/filenames.py); valid UTF-8 names have no row.
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,68 @@ class FileState:
     status: str
     reason: str | None
     run_key: str | None
+
+
+log = logging.getLogger("speechchurn")
+
+
+@contextmanager
+def store_lock(out_dir: Path, command: str, wait: bool = False) -> Iterator[None]:
+    """Hold OUT_DIR's exclusive lock for one run (`command` names it to anyone who finds it taken).
+
+    A second run refuses with a one-line StoreLockedError naming the holder, or with `wait` logs that
+    it waits and blocks until the holder ends. The lock is an OS file lock (flock), so a killed run
+    leaves no stale lock behind.
+    """
+    from filelock import FileLock, Timeout
+
+    out_dir = Path(out_dir)
+    lock = FileLock(out_dir / LOCK_NAME, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _lock_holder(out_dir)
+        if not wait:
+            raise StoreLockedError(
+                f"{out_dir} is in use by {holder}; run again when it has finished, or pass --wait to queue"
+            ) from None
+        log.warning("%s is in use by %s; waiting for it to finish (--wait)", out_dir, holder)
+        lock.acquire()
+    try:
+        _write_holder(out_dir, command)
+        yield
+    finally:
+        (out_dir / HOLDER_NAME).unlink(missing_ok=True)
+        lock.release()
+
+
+def _write_holder(out_dir: Path, command: str) -> None:
+    holder = {"command": command, "pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+    (out_dir / HOLDER_NAME).write_text(json.dumps(holder), encoding="utf-8")
+
+
+def _lock_holder(out_dir: Path) -> str:
+    try:
+        holder = json.loads((out_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+        where = f"pid {holder['pid']} on {holder['host']}, since {holder['since']}"
+        return f"another `speechchurn {holder['command']}` ({where})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another speechchurn run"
+
+
+def _json(value) -> str:
+    """JSON text for a column; any undecodable file-name bytes inside are escaped, never fatal."""
+    return json.dumps(_printable(value), ensure_ascii=False)
+
+
+def _printable(value):
+    if isinstance(value, str):
+        return printable_text(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def _now() -> str:
@@ -70,7 +141,10 @@ class Store:
         self.path = Path(out_dir) / STORE_NAME
         if not create and not self.path.is_file():
             raise StoreError(f"{out_dir}: no result store ({STORE_NAME}); run `speechchurn analyze` first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutDirError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from e
         try:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -113,14 +187,23 @@ class Store:
                 "ON CONFLICT(file) DO UPDATE SET sha256=excluded.sha256, status='pending', reason=NULL, "
                 "updated_at=excluded.updated_at WHERE files.sha256 IS NOT excluded.sha256 "
                 "OR files.status != 'done'",
-                [(f, sha, _now()) for f, sha in files],
+                [(printable_text(f), sha, _now()) for f, sha in files],
             )
+
+    def record_raw_names(self, names: dict[str, bytes]) -> None:
+        """Keep the exact bytes of file names that are not UTF-8, keyed by their printable name."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO raw_names VALUES (?, ?)", list(names.items()))
+
+    def raw_name(self, file: str) -> bytes | None:
+        row = self.db.execute("SELECT raw FROM raw_names WHERE file = ?", (file,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def forget(self, files: Iterable[str]) -> None:
         """Drop files that no longer exist in the audio folder."""
         with self.transaction() as db:
             for file in files:
-                for table in ("files", "calls", "evidence"):
+                for table in ("files", "calls", "evidence", "raw_names"):
                     db.execute(f"DELETE FROM {table} WHERE file = ?", (file,))
 
     def record_failure(self, file: str, sha256: str | None, reason: str) -> None:
@@ -130,7 +213,7 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO files (file, sha256, status, reason, updated_at) "
                 "VALUES (?, ?, 'failed', ?, ?)",
-                (file, sha256, reason, _now()),
+                (printable_text(file), sha256, printable_text(reason), _now()),
             )
 
     def record_call(self, result: CallRecord) -> None:
@@ -140,18 +223,18 @@ class Store:
                 "INSERT OR IGNORE INTO transcripts VALUES (?, ?, ?)",
                 (
                     result.transcript_key,
-                    json.dumps([s.to_dict() for s in result.segments], ensure_ascii=False),
+                    _json([s.to_dict() for s in result.segments]),
                     _now(),
                 ),
             )
             db.execute(
                 "INSERT OR REPLACE INTO calls VALUES (?, ?, ?)",
-                (result.file, result.transcript_key, json.dumps(result.row, ensure_ascii=False)),
+                (result.file, result.transcript_key, _json(result.row)),
             )
             db.execute("DELETE FROM evidence WHERE file = ?", (result.file,))
             db.executemany(
                 "INSERT INTO evidence VALUES (?, ?, ?)",
-                [(result.file, i, json.dumps(h, ensure_ascii=False)) for i, h in enumerate(result.hits)],
+                [(result.file, i, _json(h)) for i, h in enumerate(result.hits)],
             )
             db.execute(
                 "INSERT OR REPLACE INTO files (file, sha256, status, reason, run_key, audio_s, updated_at) "
@@ -196,7 +279,7 @@ class Store:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, printable_text(value)))
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

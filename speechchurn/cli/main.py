@@ -8,6 +8,7 @@ Exit codes: see `cli/options.py` (0 ok, 1 fatal, 2 usage, 3 some files failed, 1
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,7 @@ from speechchurn.cli.options import (
     Timezone,
     Top,
     Verbose,
+    Wait,
     channel_select_pair,
     fail,
     library_errors,
@@ -108,6 +110,7 @@ def analyze(
     profile: Annotated[
         bool, typer.Option("--profile", help="Print where the time went per stage (decode, vad, asr, text).")
     ] = False,
+    wait: Wait = False,
 ) -> None:
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     setup_logging(verbose, quiet)
@@ -133,19 +136,19 @@ def analyze(
         scheduler=scheduler,
     )
     grading = GradeOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
-    result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers))
+    result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers), wait)
     console.print_summary(result, quiet)
     console.print_profile(result, profile)
     raise typer.Exit(EXIT_PARTIAL if result.failed or result.problems else EXIT_OK)
 
 
-def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None):
+def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None, wait=False):
     from speechchurn.batch.pipeline import analyze as run
 
     reporter = console.ProgressReporter(quiet)
     try:
         with library_errors(), reporter:
-            return run(audio_dir, out, options, grading, on_progress=reporter.update, privacy=privacy)
+            return run(audio_dir, out, options, grading, reporter.update, privacy, wait)
     except KeyboardInterrupt:
         typer.echo(
             f"\ninterrupted: finished files are saved in {out}; run the same command again to resume.",
@@ -175,11 +178,17 @@ def grade(
     network: oc.Network = None,
     outcomes: oc.OutcomesCsv = None,
     quiet: Quiet = False,
+    wait: Wait = False,
 ) -> None:
-    """Re-grade customers from the stored per-call features (no transcription), or from --calls."""
+    """Re-grade customers from the stored per-call features (no transcription), or from --calls.
+
+    --model loads only model files that `speechchurn train` signed on this installation (HMAC key in
+    SPEECHCHURN_HOME); any other file is refused before it is unpickled (docs/outcomes.md).
+    """
     setup_logging(quiet=quiet)
     from speechchurn.batch.pipeline import GradeOptions
     from speechchurn.batch.pipeline import grade as run
+    from speechchurn.batch.store import store_lock
     from speechchurn.outcomes.pipeline import grade_outcomes
     from speechchurn.privacy import GRADE_TABLES, protect_outputs
 
@@ -193,7 +202,7 @@ def grade(
         rules=rules, as_of=as_of, customers=customers, timezone=timezone, skip_wrong_hits=skip_wrong_hits
     )
     extra = oc.outcome_options(calls, model, tiering, network, outcomes)  # speechchurn/outcomes (#15)
-    with library_errors():
+    with library_errors(), store_lock(out_dir, "grade", wait) if out_dir.is_dir() else nullcontext():
         graded = grade_outcomes(out_dir, options, extra) if extra.active else run(out_dir, options)
         protector = protect_outputs(out_dir, _privacy(redact, hash_callers), GRADE_TABLES)
         graded = protector.frame(graded)

@@ -86,6 +86,9 @@ def library_errors() -> Iterator[None]:
         yield
     except SpeechchurnError as e:
         raise fail(str(e), error_code(e)) from e
+    except OSError as e:  # a file the library could not read or write: one line, never a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        raise fail(f"{where}{e.strerror or e}", EXIT_ERROR) from e
 
 
 # --------------------------------------------------------------------------------------------- parsers
@@ -225,6 +228,13 @@ ChannelSelect = Annotated[
     ),
 ]
 Top = Annotated[int, typer.Option(min=1, help="Review queue length.")]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="If another run holds OUT_DIR, wait for it to end (default: refuse with a message naming it).",
+    ),
+]
 Redact = Annotated[
     bool,
     typer.Option(
