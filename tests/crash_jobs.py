@@ -46,3 +46,14 @@ def _warm_sentiment() -> None:
 
 def _no_lexicon_reads(*args, **kwargs):
     raise AssertionError("a worker re-read the lexicon files")
+
+
+SLOW_JOB_S = 120.0  # s a `slow_job` sleeps before its file: long enough to be killed mid-batch
+
+
+def slow_job(job, options, lexicon):
+    """`fake_job` after a long sleep: a batch whose workers are busy when the test kills the parent."""
+    import time
+
+    time.sleep(SLOW_JOB_S)
+    return fake_job(job, options, lexicon)

@@ -12,6 +12,11 @@ and fails every pending future. Here a broken pool costs at most the file that b
    short files (`batch.groups.GroupJob`) that was running is retried as its files, each on its own.
 
 The job function returns one result per file of its job (`batch.groups.run_task`).
+
+Workers die with their parent: each asks the kernel for SIGKILL when the parent goes
+(`prctl(PR_SET_PDEATHSIG)` on Linux) and runs a watchdog thread that ends it once its parent pid
+changes (every platform), so a `kill -9` of `analyze` leaves no worker, and no resource tracker
+(it exits when the last process holding its pipe is gone), behind.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +37,9 @@ from pathlib import Path
 from speechchurn.batch.groups import members
 
 log = logging.getLogger("speechchurn")
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_S = 1.0  # s between the watchdog's looks at the parent pid
 
 
 def run_pool(
@@ -71,8 +83,8 @@ def _round(spec: _PoolSpec, pending: list, running: list, options, lexicon) -> I
     pool = ProcessPoolExecutor(
         min(spec.workers, len(pending)),
         mp_context=spec.context,
-        initializer=spec.warm,
-        initargs=(options,) if spec.warm else (),
+        initializer=_init_worker,
+        initargs=(os.getpid(), spec.warm, options),
     )
     try:
         futures = {pool.submit(tracked, job, options, lexicon): job for job in pending}
@@ -92,6 +104,33 @@ def _round(spec: _PoolSpec, pending: list, running: list, options, lexicon) -> I
         pool.shutdown(wait=True, cancel_futures=True)
     if pending:
         _collect_running(pending, running, spec.markers)
+
+
+def _init_worker(parent_pid: int, warm: Callable | None, options) -> None:
+    """Worker side, first thing: die with the parent, then warm up (model, jieba, ...)."""
+    die_with_parent(parent_pid)
+    if warm is not None:
+        warm(options)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when `parent_pid` (our parent) dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl in this libc: the watchdog alone
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable; parent watchdog only")
+    if os.getppid() != parent_pid:  # the parent died before we asked: no signal will come
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _collect_running(pending: list, running: list, markers: Path) -> None:
@@ -127,7 +166,8 @@ def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
     from speechchurn.batch.worker import Failure
 
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_alone_main, args=(job_fn, job, options, lexicon, sender), daemon=True)
+    args = (os.getpid(), job_fn, job, options, lexicon, sender)
+    process = context.Process(target=_alone_main, args=args, daemon=True)
     process.start()
     sender.close()
     try:
@@ -144,7 +184,8 @@ def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
     return result
 
 
-def _alone_main(job_fn: Callable, job, options, lexicon, sender) -> None:
+def _alone_main(parent_pid: int, job_fn: Callable, job, options, lexicon, sender) -> None:
+    die_with_parent(parent_pid)
     try:
         result = job_fn(job, options, lexicon)
     except Exception as e:  # noqa: BLE001 - reported as this file's failure

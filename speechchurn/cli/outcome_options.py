@@ -26,7 +26,14 @@ OutcomesCsv = Annotated[
     ),
 ]
 Model = Annotated[
-    Path | None, typer.Option("--model", help="Model saved by `speechchurn train`.", **_IN_FILE)
+    Path | None,
+    typer.Option(
+        "--model",
+        help="Model saved by `speechchurn train` here. Only files signed with this installation's key "
+        "(SPEECHCHURN_HOME/keys/model-signing.key) load; any other file is refused before it is "
+        "unpickled, so a model file cannot run code.",
+        **_IN_FILE,
+    ),
 ]
 
 

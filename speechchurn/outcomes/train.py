@@ -32,7 +32,7 @@ log = logging.getLogger("speechchurn")
 
 MODEL_KINDS = ("logistic", "tree", "boosting")
 BASELINE = "rules"
-MODEL_FORMAT = 1  # version of the saved model bundle
+MODEL_FORMAT = 2  # version of the saved model bundle (2: signed file, outcomes/signing.py)
 MIN_CLASS_ROWS = 2  # a fold needs at least this many leavers and stayers on each side
 TREE_MIN_LEAF_SHARE = 0.005  # min_samples_leaf of the tree as a share of the training rows (at least 1)
 # Leavers weigh this share of the balanced weight (stayers/leavers) in the tree: a leaf then predicts
@@ -330,27 +330,42 @@ def _bundle(kind, model, names, frame, importance, cutoff, options) -> dict:
 
 
 def save_model(bundle: dict, path: Path) -> Path:
-    """joblib with compression, written atomically. Load only model files you made (pickle)."""
+    """joblib with compression inside a signed file (`outcomes.signing`), written atomically."""
+    import io
+
     import joblib
 
+    from speechchurn.outcomes.signing import sign
     from speechchurn.outputs import atomic_path
 
+    buffer = io.BytesIO()
+    joblib.dump(bundle, buffer, compress=3)
     with atomic_path(Path(path)) as tmp:
-        joblib.dump(bundle, tmp, compress=3)
+        Path(tmp).write_bytes(sign(buffer.getvalue()))
     return Path(path)
 
 
 def load_model(path: Path) -> dict:
+    """A model `save_model` wrote here; any other file is refused before it is unpickled."""
+    import io
+
     import joblib
 
     from speechchurn.errors import ConfigError
+    from speechchurn.outcomes.signing import verified_payload
 
+    name = Path(path).name
     try:
-        bundle = joblib.load(path)
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{name}: cannot read model file ({e.strerror or e})") from e
+    payload = verified_payload(data, name)  # raises before anything is unpickled
+    try:
+        bundle = joblib.load(io.BytesIO(payload))
     except (OSError, EOFError, ValueError, KeyError, ImportError) as e:
-        raise ConfigError(f"{Path(path).name}: not a speechchurn model file ({e})") from e
+        raise ConfigError(f"{name}: not a speechchurn model file ({e})") from e
     if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
-        raise ConfigError(f"{Path(path).name}: not a speechchurn model file (format {MODEL_FORMAT} expected)")
+        raise ConfigError(f"{name}: not a speechchurn model file (format {MODEL_FORMAT} expected)")
     return bundle
 
 
