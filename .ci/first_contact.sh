@@ -29,8 +29,8 @@ python -m venv "$WORK/venv"
 # shellcheck disable=SC1091
 source "$WORK/venv/bin/activate"
 
-say "README's first command: pip install . && speechchurn analyze audio_samples --workers 2"
-pip install -q "$REPO"
+say "README's first command: pip install -c constraints.txt . && speechchurn analyze audio_samples --workers 2"
+pip install -q -c "$REPO/constraints.txt" "$REPO"
 export SPEECHCHURN_HOME="$WORK/home-faster"
 rc=0
 (cd "$WORK" && speechchurn analyze "$REPO/audio_samples" --out "$WORK/out-faster" --workers 2) || rc=$?
@@ -41,7 +41,7 @@ done_rows=$(python -c "import pandas, sys; print(len(pandas.read_csv(sys.argv[1]
 say "faster-whisper: $done_rows/$expected files done on the first run"
 
 say "openai-whisper on two calls, empty model cache (torch==2.13.0 first: the local CPU wheel)"
-pip install -q torch==2.13.0 && pip install -q "$REPO[openai]"
+pip install -q -c "$REPO/constraints.txt" torch==2.13.0 && pip install -q -c "$REPO/constraints.txt" "$REPO[openai]"
 mkdir "$WORK/two"
 for name in "${OPENAI_CALLS[@]}"; do cp "$REPO/audio_samples/$name" "$WORK/two/"; done
 export SPEECHCHURN_HOME="$WORK/home-openai"

@@ -132,10 +132,12 @@ def test_call_page_transcript_seeks_and_timeline(desk):
     last = lines.nth(lines.count() - 1)
     t = float(last.get_attribute("data-t"))
     last.click()
-    page.wait_for_function(
-        f"Math.abs(document.getElementById('player').currentTime - {t}) < {SEEK_TOLERANCE_S}"
+    _wait_for(
+        page,
+        "([t, tol]) => Math.abs(document.getElementById('player').currentTime - t) < tol",
+        [t, SEEK_TOLERANCE_S],
     )
-    page.wait_for_function("document.querySelector('#transcript .line.now') !== null")
+    _wait_for(page, "() => document.querySelector('#transcript .line.now') !== null")
     _shot(page, "desk-call.png")
     page.goto(base + "/search?q=" + "销户")
     assert page.locator("#results tbody tr").count() >= 1
