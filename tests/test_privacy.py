@@ -9,10 +9,11 @@ import zipfile
 import pytest
 
 from speechchurn import outputs
+from speechchurn.analyze import analyze
 from speechchurn.batch.options import AnalyzeOptions
-from speechchurn.batch.pipeline import analyze, write_reports
 from speechchurn.privacy import PrivacyOptions, protect_outputs
 from speechchurn.report.data import load_report_data
+from speechchurn.report.html import write_reports
 from speechchurn.text.redact import hash_caller
 
 SPOKEN = (
