@@ -159,6 +159,31 @@ def test_floor_does_not_import_upward(lower, upper):
     assert upper not in package_graph()[lower], f"{lower} imports {upper}, a floor above it"
 
 
+def documented_floors() -> dict[str, int]:
+    """Room -> floor from the floor table of docs/architecture.md (`| 3 | `batch/`, `labels.py` | ...`)."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    floors = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            for room in cells[1].split(","):
+                floors[room.strip().strip("`").removesuffix("/").removesuffix(".py")] = int(cells[0])
+    return floors
+
+
+def test_every_import_goes_down_the_documented_floors():
+    floors = documented_floors()
+    graph = package_graph()
+    assert set(graph) <= set(floors), f"rooms missing from docs/architecture.md: {set(graph) - set(floors)}"
+    upward = [
+        f"{a} (floor {floors[a]}) -> {b} (floor {floors[b]})"
+        for a, targets in graph.items()
+        for b in targets
+        if floors[b] > floors[a] or (floors[b] == floors[a] and floors[a] > 0)
+    ]
+    assert upward == []
+
+
 def test_batch_flows_one_way():
     graph = import_graph()
     assert "speechchurn.batch.pipeline" not in graph["speechchurn.batch.executors"]
