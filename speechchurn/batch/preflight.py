@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from speechchurn.batch.options import AnalyzeOptions, GradeOptions
+from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.errors import ConfigError, OutDirError
 
 
@@ -51,20 +51,21 @@ def _nearest_existing(path: Path) -> Path:
     return Path("/")
 
 
-def load_inputs(options: AnalyzeOptions, grade_options: GradeOptions):
+def load_inputs(options: AnalyzeOptions, rules: Path | None, customers: Path | None):
     """Read and validate every input file of a run; the batch's lexicon (workers reuse it).
 
-    Rules and roster are loaded again by grading after the batch; reading them here costs
-    milliseconds and stops a broken file before hours of transcription.
+    `rules` and `customers` (the roster) are the grading run's; it loads them again after the batch:
+    reading them here costs milliseconds and stops a broken file before hours of transcription. The
+    manifest is read by `pipeline.plan_jobs`, also before any transcription.
     """
-    from speechchurn.customers.aggregate import load_roster
+    from speechchurn.customers.aggregate import load_roster  # pandas: only when a run starts
     from speechchurn.customers.grading import load_rules
     from speechchurn.text.lexicon import load_lexicons
 
     lexicon = load_lexicons(options.lexicons)
-    load_rules(grade_options.rules)
-    if grade_options.customers:
-        load_roster(grade_options.customers)
+    load_rules(rules)
+    if customers:
+        load_roster(customers)
     # Hook for the QA forms to come (`--qa-form`): load and validate the form here, so a bad form
     # stops `analyze` before the first transcription like every other input file.
     return lexicon
