@@ -132,8 +132,9 @@ def test_row2_analyze_as_of_before_every_call_fails_before_transcribing(calls_di
         (lambda base: _touch(base / "a_file"), "exists and is not a folder"),
         (lambda base: _touch(base / "a_file") / "sub", "which is a file"),
         (lambda base: _read_only(base / "ro") / "out", "is not writable"),
+        (lambda base: Path("/proc/speechchurn-probe-out"), "cannot create"),  # refuses even root
     ],
-    ids=["existing-file", "under-a-file", "read-only-parent"],
+    ids=["existing-file", "under-a-file", "read-only-parent", "unwritable-system-folder"],
 )
 def test_row3_an_unusable_out_is_a_usage_error(calls_dir, tmp_path, fake_engine, make, message):
     out = make(tmp_path)
@@ -143,6 +144,14 @@ def test_row3_an_unusable_out_is_a_usage_error(calls_dir, tmp_path, fake_engine,
     assert result.exit_code == 2
     assert message in _error_line(result)
     assert fake_engine.decodes == 0
+
+
+def test_row3_retention_out_that_is_a_file_is_a_usage_error(tmp_path):
+    csvs = [_touch(tmp_path / f"{name}.csv") for name in ("warned", "contacted", "outcomes")]
+    args = ["retention", "--warned", str(csvs[0]), "--contacted", str(csvs[1]), "--outcomes", str(csvs[2])]
+    result = runner.invoke(app, [*args, "--out", str(_touch(tmp_path / "a_file"))])
+    assert result.exit_code == 2
+    assert "exists and is not a folder" in _error_line(result)
 
 
 def _touch(path: Path) -> Path:

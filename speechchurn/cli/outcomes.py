@@ -19,7 +19,14 @@ from speechchurn.cli.options import (
     parse_date,
     setup_logging,
 )
-from speechchurn.cli.outcome_options import BaselineDays, CallsCsv, ModelKind, Network, RecentDays, outcome_options
+from speechchurn.cli.outcome_options import (
+    BaselineDays,
+    CallsCsv,
+    ModelKind,
+    Network,
+    RecentDays,
+    outcome_options,
+)
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 InFile = {"exists": True, "dir_okay": False, "resolve_path": True}
@@ -145,10 +152,13 @@ def retention(
 ) -> None:
     """Did retention pay off? Churn of warned customers contacted vs not (95% CIs), before vs after."""
     setup_logging(False, False)
+    from speechchurn.batch.preflight import check_out_dir
     from speechchurn.outcomes.pipeline import retention_run
 
     split = parse_date(split_date)
     with library_errors():
+        if out is not None:
+            check_out_dir(out)  # a file, or under a read-only folder: one line, exit 2
         report = retention_run(warned, contacted, outcomes, out, split, window_days)
     cvn = report["contacted_vs_not"]
     for name in ("contacted", "not_contacted"):
