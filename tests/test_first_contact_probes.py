@@ -381,3 +381,32 @@ def test_row13_signed_models_round_trip_and_other_keys_are_refused(tmp_path, sig
 def test_row13_grade_help_says_model_files_are_signed():
     result = runner.invoke(app, ["grade", "--help"], terminal_width=200)
     assert "signed" in result.output and "unpickled" in result.output
+
+
+# --- property tests of the name and --as-of parsers touched here ---------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAME_BYTES = st.binary(min_size=1, max_size=40).filter(lambda b: b"\0" not in b and b"\\x" not in b)
+
+
+@given(NAME_BYTES)
+def test_any_file_name_prints_as_utf8_and_maps_back_to_its_bytes(raw):
+    from speechchurn.filenames import filesystem_name, printable_name
+
+    name = os.fsdecode(raw)
+    printed = printable_name(name)
+    printed.encode("utf-8")  # never raises: valid for SQLite, CSV, JSON and the terminal
+    assert os.fsencode(filesystem_name(printed)) == raw
+
+
+@given(st.dates(), st.lists(st.one_of(st.none(), st.text(max_size=30), st.datetimes().map(str)), max_size=5))
+def test_check_as_of_gives_nothing_or_one_line(as_of, starts):
+    from speechchurn.batch.preflight import check_as_of
+    from speechchurn.errors import ConfigError
+
+    try:
+        check_as_of(as_of, starts, "Asia/Shanghai")
+    except ConfigError as e:
+        assert "\n" not in str(e) and "before the first call" in str(e)
