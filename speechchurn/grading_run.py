@@ -104,7 +104,7 @@ def run_grading(out_dir: Path, options: GradingOptions) -> GradingResult:
     shown = protect_outputs(out_dir, privacy, options.privacy_tables).frame(graded)
     if options.reports:
         written += _write_reports(out_dir)
-    return GradingResult(out_dir, graded, shown, review, tuple(written))
+    return GradingResult(out_dir=out_dir, graded=graded, shown=shown, review=review, written=tuple(written))
 
 
 def input_calls(out_dir: Path, options: GradingOptions) -> tuple[pd.DataFrame, pd.DataFrame]:

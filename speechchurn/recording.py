@@ -46,6 +46,7 @@ from speechchurn.call.audio import (
     probe_duration,
 )
 from speechchurn.schema import ROLE_MIXED, ROLES, KeywordHit, Segment
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -123,7 +124,7 @@ def analyze_recording(
     audio: AudioOptions,
     transcribe: TranscribeOptions,
     acoustics: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None = None,
     transfers_override: int | None = None,
     *,
@@ -157,7 +158,7 @@ def analyze_recording(
 def analyze_decoded(
     decoded: DecodedAudio,
     acoustics: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     segments: Sequence[Segment],
     transfers_override: int | None = None,
     *,
@@ -177,7 +178,7 @@ def _analyze_whole(
     decoded: DecodedAudio,
     transcribe: TranscribeOptions,
     options: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     watch: _Stopwatch | None = None,
@@ -249,7 +250,7 @@ def _analyze_windows(
     audio: AudioOptions,
     transcribe: TranscribeOptions,
     options: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     window_s: float,

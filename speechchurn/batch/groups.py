@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from speechchurn.asr.transcribe import PACK_FILES
 from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.worker import CallRecord, FileJob, JobResult, call_record, guarded, run_job
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -108,7 +109,7 @@ def _short(job: FileJob) -> bool:
     return declared is not None and declared <= CROSS_FILE_MAX_S
 
 
-def run_task(task: Task, options: AnalyzeOptions, lexicon) -> TaskResults:
+def run_task(task: Task, options: AnalyzeOptions, lexicon: Lexicon) -> TaskResults:
     """What every executor runs: one result per file of the task, in order; never raises for a bad file."""
     if isinstance(task, GroupJob):
         return run_group(task, options, lexicon)
@@ -129,7 +130,7 @@ class _Member:
     vad_s: float
 
 
-def run_group(group: GroupJob, options: AnalyzeOptions, lexicon) -> TaskResults:
+def run_group(group: GroupJob, options: AnalyzeOptions, lexicon: Lexicon) -> TaskResults:
     """Decode each member, transcribe them together, analyse each; a member that fails in the group
     (or every member, when the shared transcription fails) is run alone."""
     ready = [member for job in group.jobs if (member := _prepare(job, options)) is not None]
@@ -198,7 +199,7 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
     return transcripts, times
 
 
-def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon) -> CallRecord:
+def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon: Lexicon) -> CallRecord:
     """Keyword hits, measures and the calls.csv row of one member, from its shared transcript."""
     from speechchurn.call.acoustics import AcousticsOptions
     from speechchurn.recording import analyze_decoded

@@ -19,6 +19,7 @@ from speechchurn.batch.store import Store
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
 from speechchurn.call.audio import AUDIO_EXTENSIONS, file_sha256
 from speechchurn.errors import SpeechchurnError
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -104,7 +105,7 @@ def discover(audio_dir: Path) -> tuple[list[Path], int]:
 
 
 def plan_jobs(
-    audio_dir: Path, store: Store, options: AnalyzeOptions, lexicon
+    audio_dir: Path, store: Store, options: AnalyzeOptions, lexicon: Lexicon
 ) -> tuple[list[FileJob], list[str], int]:
     """Jobs still to run, files skipped as already done, and the ignored-file count."""
     from speechchurn.call.metadata import DEFAULT_FILENAME_PATTERN, load_manifest, resolve_meta
@@ -182,11 +183,25 @@ def run_batch(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
-    return BatchRun(total, done, len(cached), ignored, failures, problems, profile)
+    return BatchRun(
+        total=total,
+        done=done,
+        cached=len(cached),
+        ignored=ignored,
+        failures=failures,
+        problems=problems,
+        profile=profile,
+    )
 
 
 def _run_jobs(
-    store: Store, jobs, options, lexicon, first_index: int, total: int, on_progress
+    store: Store,
+    jobs: list[FileJob],
+    options: AnalyzeOptions,
+    lexicon: Lexicon,
+    first_index: int,
+    total: int,
+    on_progress: Callable[[Progress], None] | None,
 ) -> tuple[int, RunProfile]:
     """Run the jobs on the chosen executor, commit each result as it arrives; the count done.
 

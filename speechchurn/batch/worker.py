@@ -14,8 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.call.metadata import CallMeta
 from speechchurn.errors import SpeechchurnError
+from speechchurn.recording import RecordingResult
 from speechchurn.schema import Segment
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -41,7 +44,7 @@ class FileJob:
     path: Path
     file: str
     sha256: str
-    meta: object  # call.metadata.CallMeta
+    meta: CallMeta
     transcript_key: str
     cached_segments: tuple[Segment, ...] | None
     run_key: str
@@ -99,7 +102,7 @@ def _take_startup_s() -> float:
     return seconds
 
 
-def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
+def process_file(job: FileJob, options: AnalyzeOptions, lexicon: Lexicon) -> CallRecord:
     """Decode, transcribe (unless cached), and compute every per-call feature of one file.
 
     Recordings longer than audio.LONG_CALL_S are streamed in windows (bounded memory).
@@ -120,7 +123,7 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
     return call_record(job, result, lexicon)
 
 
-def call_record(job: FileJob, result, lexicon) -> CallRecord:
+def call_record(job: FileJob, result: RecordingResult, lexicon: Lexicon) -> CallRecord:
     """The CallRecord of one analysed recording (`call.recording.RecordingResult`): sentiment,
     keyword counts and the calls.csv row with its stage timings (this process's startup time goes
     to the first record it builds)."""
@@ -180,7 +183,7 @@ def call_row(job: FileJob, acoustic: dict, sentiment: dict, counts: dict) -> dic
     return ordered
 
 
-def run_job(job: FileJob, options: AnalyzeOptions, lexicon) -> JobResult:
+def run_job(job: FileJob, options: AnalyzeOptions, lexicon: Lexicon) -> JobResult:
     """Process one file; a failure comes back as a `Failure` instead of raising."""
     return guarded(job.file, process_file, job, options, lexicon)
 

@@ -33,6 +33,7 @@ from speechchurn.cli.options import (
     Lexicons,
     Manifest,
     Packing,
+    PlainTyper,
     Quiet,
     Redact,
     Rules,
@@ -49,13 +50,13 @@ from speechchurn.vocab import DEFAULT_TIMEZONE
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "ExistingDir", "app"]
 
-app = typer.Typer(
+app = PlainTyper(
     help="Call-center speech analytics for customer churn: transcribe calls, grade customers, queue reviews.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="Offline Whisper model provisioning.", no_args_is_help=True)
+models_app = PlainTyper(help="Offline Whisper model provisioning.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -127,7 +128,9 @@ def analyze(
         vad=vad,
         packing=packing,
     )
-    audio = AudioOptions(parse_channel_roles(channels), channel_select=channel_select_pair(channel_select))
+    audio = AudioOptions(
+        channel_roles=parse_channel_roles(channels), channel_select=channel_select_pair(channel_select)
+    )
     options = AnalyzeOptions(
         transcribe=transcribe,
         audio=audio,

@@ -56,12 +56,10 @@ RecentDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days in 
 BaselineDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days of baseline before it.")]
 
 
-def outcome_options(
-    calls=None, model=None, tiering="rules", network=None, outcomes=None, recent=30, baseline=90
-):
-    """OutcomeOptions from CLI values (--tiering already checked by its parser)."""
+def outcome_options(calls=None, network=None, outcomes=None, recent=30, baseline=90):
+    """The OutcomeOptions of `speechchurn train` from CLI values."""
     from speechchurn.outcomes.breaks import BreakOptions
     from speechchurn.outcomes.pipeline import OutcomeOptions
 
     breaks = BreakOptions(recent_days=recent, baseline_days=baseline)
-    return OutcomeOptions(calls, model, tiering, network, outcomes, breaks)
+    return OutcomeOptions(calls_csv=calls, network=network, outcomes=outcomes, breaks=breaks)

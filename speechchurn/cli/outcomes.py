@@ -55,7 +55,7 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Learn churn from outcomes: logistic regression, decision tree and gradient boosting vs the rules."""
-    setup_logging(False, quiet)
+    setup_logging(quiet=quiet)
     from speechchurn.outcomes.pipeline import train_run
     from speechchurn.outcomes.train import TrainOptions
 
@@ -69,7 +69,14 @@ def train(
     )
     with library_errors():
         run = train_run(
-            out_dir, outcomes, model_out, options, train_options, parse_date(as_of), export_rules, timezone
+            out_dir,
+            outcomes_csv=outcomes,
+            model_out=model_out,
+            options=options,
+            train_options=train_options,
+            as_of=parse_date(as_of),
+            export_rules=export_rules,
+            timezone=timezone,
         )
     if not quiet:
         _print_models(run.report)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from speechchurn.cli.main import ExistingDir, app
-from speechchurn.cli.options import EXIT_USAGE, fail, library_errors, setup_logging
+from speechchurn.cli.options import EXIT_USAGE, PlainTyper, fail, library_errors, setup_logging
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -17,7 +17,7 @@ MARKS_CSV = "marks.csv"
 LEXICON_STATS_CSV = "lexicon_stats.csv"
 LEXICON_DIFF = "lexicon_suggestions.diff"
 
-marks_app = typer.Typer(help="Reviewer marks made in `speechchurn serve`.", no_args_is_help=True)
+marks_app = PlainTyper(help="Reviewer marks made in `speechchurn serve`.", no_args_is_help=True)
 app.add_typer(marks_app, name="marks")
 
 
