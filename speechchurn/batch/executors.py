@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from speechchurn.asr.models import provision
 from speechchurn.batch.groups import GroupJob, Task, TaskResults, members, run_task, with_members
 from speechchurn.batch.options import EXECUTOR_DASK, AnalyzeOptions
-from speechchurn.batch.worker import Failure, JobResult
+from speechchurn.batch.pool import run_pool
+from speechchurn.batch.worker import Failure, JobResult, warm_up
 from speechchurn.errors import ClusterError
 from speechchurn.text.lexicon import Lexicon
 
@@ -72,7 +74,6 @@ def split_threads(options: AnalyzeOptions, workers: int) -> AnalyzeOptions:
 
 
 def _init_worker(options: AnalyzeOptions) -> None:
-    from speechchurn.batch.worker import warm_up
 
     warm_up(options)  # model, jieba, snownlp once per worker; the seconds go to its first startup_s
 
@@ -89,8 +90,6 @@ class PoolExecutor:
     warm: Callable[[AnalyzeOptions], None] | None = _init_worker  # runs once in each new worker
 
     def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon: Lexicon) -> Iterator[JobResult]:
-        from speechchurn.asr.models import provision
-        from speechchurn.batch.pool import run_pool
 
         provision(options.transcribe.model, options.transcribe.engine)  # once, before any worker starts
         workers = min(self.workers, len(jobs))

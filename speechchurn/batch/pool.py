@@ -27,6 +27,7 @@ from pathlib import Path
 
 from speechchurn.batch.groups import members
 from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.batch.worker import Failure
 from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
@@ -128,7 +129,6 @@ def _tracked(job_fn: Callable, markers: str, job, options: AnalyzeOptions, lexic
 
 def _alone(job, options: AnalyzeOptions, lexicon: Lexicon, job_fn: Callable, context) -> tuple:
     """The second try: one file in one fresh process; its death is this file's failure."""
-    from speechchurn.batch.worker import Failure
 
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_alone_main, args=(job_fn, job, options, lexicon, sender), daemon=True)
@@ -159,7 +159,6 @@ def _alone_main(job_fn: Callable, job, options: AnalyzeOptions, lexicon: Lexicon
 
 def _failure(job, error: Exception) -> tuple:
     """A `Failure` for each file of ``job`` (a file or a group of files)."""
-    from speechchurn.batch.worker import Failure
 
     return tuple(Failure(member.file, f"{type(error).__name__}: {error}") for member in members(job))
 

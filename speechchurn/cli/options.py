@@ -177,19 +177,19 @@ def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_executor(value: str) -> str:
-    from speechchurn.batch.options import EXECUTORS
+    from speechchurn.batch.options import EXECUTORS  # lazy: numpy (--help stays instant)
 
     return one_of("--executor", value, EXECUTORS)
 
 
 def parse_packing(value: str) -> str:
-    from speechchurn.asr.transcribe import PACKINGS
+    from speechchurn.asr.transcribe import PACKINGS  # lazy: numpy (--help stays instant)
 
     return one_of("--packing", value, PACKINGS)
 
 
 def parse_channels(value: str) -> str:
-    from speechchurn.call.audio import parse_channel_roles
+    from speechchurn.call.audio import parse_channel_roles  # lazy: numpy (--help stays instant)
 
     try:
         parse_channel_roles(value)

@@ -56,8 +56,8 @@ def train(
 ) -> None:
     """Learn churn from outcomes: logistic regression, decision tree and gradient boosting vs the rules."""
     setup_logging(quiet=quiet)
-    from speechchurn.outcomes.pipeline import train_run
-    from speechchurn.outcomes.train import TrainOptions
+    from speechchurn.outcomes.pipeline import train_run  # lazy: numpy, pandas (--help stays instant)
+    from speechchurn.outcomes.train import TrainOptions  # lazy: numpy, pandas (--help stays instant)
 
     if out_dir is None and calls is None:
         raise fail("give an analysed OUT_DIR or --calls calls.csv", EXIT_USAGE)
@@ -152,7 +152,7 @@ def retention(
 ) -> None:
     """Did retention pay off? Churn of warned customers contacted vs not (95% CIs), before vs after."""
     setup_logging(False, False)
-    from speechchurn.outcomes.pipeline import retention_run
+    from speechchurn.outcomes.pipeline import retention_run  # lazy: numpy, pandas (--help stays instant)
 
     split = parse_date(split_date)
     with library_errors():
