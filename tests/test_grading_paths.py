@@ -52,6 +52,10 @@ COMBINATIONS = {
     "top": ({"rules": "RULES", "top": 1}, ["--rules", "RULES", "--top", "1"]),
     "customers": ({"customers": "ROSTER"}, ["--customers", "ROSTER"]),
     "rules": ({"rules": "RULES"}, ["--rules", "RULES"]),
+    "network": (
+        {"network": "EDGES", "outcomes": "OUTCOMES"},
+        ["--network", "EDGES", "--outcomes", "OUTCOMES"],
+    ),
     "model+cluster+as-of": (
         {"model": "MODEL", "tiering": "cluster", "as_of": dt.date(2026, 11, 30)},
         ["--model", "MODEL", "--tiering", "cluster", "--as-of", "2026-11-30"],
@@ -84,9 +88,18 @@ def world(tmp_path_factory):
     roster.write_text("caller\n13500000000\n13600001103\n", encoding="utf-8")
     rules = root / "rules.toml"
     rules.write_text(_changed_rules(default_rules_path().read_text("utf-8")), encoding="utf-8")
+    edges = root / "edges.csv"  # 15900003305 left (outcomes.csv); two customers talked to them
+    edges.write_text("a,b,calls\n15900003305,13600001103,4\n15900003305,13998765402,2\n", encoding="utf-8")
     model = root / "model.joblib"
     train_run(analysed, SAMPLES / "outcomes.csv", model, OutcomeOptions(), as_of=dt.date(2026, 11, 20))
-    paths = {"MODEL": model, "ROSTER": roster, "RULES": rules, "CDR": GOLDEN / "out" / "calls.csv"}
+    paths = {
+        "MODEL": model,
+        "ROSTER": roster,
+        "RULES": rules,
+        "EDGES": edges,
+        "OUTCOMES": SAMPLES / "outcomes.csv",
+        "CDR": GOLDEN / "out" / "calls.csv",
+    }
     return root, analysed, paths
 
 
