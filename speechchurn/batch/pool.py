@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechchurn.batch.groups import members
+from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.batch.worker import Failure
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -44,8 +47,8 @@ PARENT_POLL_S = 1.0  # s between the watchdog's looks at the parent pid
 
 def run_pool(
     jobs: Sequence,
-    options,
-    lexicon,
+    options: AnalyzeOptions,
+    lexicon: Lexicon,
     job_fn: Callable,
     workers: int,
     warm: Callable | None = None,
@@ -71,7 +74,9 @@ class _PoolSpec:
     markers: Path  # folder of per-worker "file being processed" markers
 
 
-def _round(spec: _PoolSpec, pending: list, running: list, options, lexicon) -> Iterator:
+def _round(
+    spec: _PoolSpec, pending: list, running: list, options: AnalyzeOptions, lexicon: Lexicon
+) -> Iterator:
     """Run `pending` on one pool until it finishes or breaks.
 
     Finished jobs leave `pending`; after a break, the jobs that were running move to `running`.
@@ -151,7 +156,7 @@ def _collect_running(pending: list, running: list, markers: Path) -> None:
         pending.remove(job)
 
 
-def _tracked(job_fn: Callable, markers: str, job, options, lexicon):
+def _tracked(job_fn: Callable, markers: str, job, options: AnalyzeOptions, lexicon: Lexicon):
     """Worker side: run the job with a marker naming it, so a death can be pinned on this file."""
     marker = Path(markers) / str(os.getpid())
     marker.write_text(job.file, encoding="utf-8")
@@ -161,9 +166,8 @@ def _tracked(job_fn: Callable, markers: str, job, options, lexicon):
         marker.unlink(missing_ok=True)
 
 
-def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
+def _alone(job, options: AnalyzeOptions, lexicon: Lexicon, job_fn: Callable, context) -> tuple:
     """The second try: one file in one fresh process; its death is this file's failure."""
-    from speechchurn.batch.worker import Failure
 
     receiver, sender = context.Pipe(duplex=False)
     args = (os.getpid(), job_fn, job, options, lexicon, sender)
@@ -184,7 +188,9 @@ def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
     return result
 
 
-def _alone_main(parent_pid: int, job_fn: Callable, job, options, lexicon, sender) -> None:
+def _alone_main(
+    parent_pid: int, job_fn: Callable, job, options: AnalyzeOptions, lexicon: Lexicon, sender
+) -> None:
     die_with_parent(parent_pid)
     try:
         result = job_fn(job, options, lexicon)
@@ -196,7 +202,6 @@ def _alone_main(parent_pid: int, job_fn: Callable, job, options, lexicon, sender
 
 def _failure(job, error: Exception) -> tuple:
     """A `Failure` for each file of ``job`` (a file or a group of files)."""
-    from speechchurn.batch.worker import Failure
 
     return tuple(Failure(member.file, f"{type(error).__name__}: {error}") for member in members(job))
 
