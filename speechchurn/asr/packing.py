@@ -66,6 +66,11 @@ class Window:
     def samples(self) -> int:
         return self._packed_ends[-1] if self.pieces else 0
 
+    @property
+    def speech_s(self) -> float:
+        """Seconds of VAD speech (unpadded) in the window."""
+        return sum(end - start for start, end in (piece.speech_span_s for piece in self.pieces))
+
     def packed_start(self, index: int) -> int:
         return self._packed_ends[index] - self.pieces[index].samples
 

@@ -26,6 +26,7 @@ from speechchurn.cli.options import (
     Channels,
     ChannelSelect,
     Customers,
+    Decoding,
     Engine,
     Executor,
     ExistingDir,
@@ -80,6 +81,7 @@ def analyze(
     threads: Annotated[int, typer.Option(min=0, help="CPU threads per worker (0 = auto).")] = 0,
     vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Gate Whisper with Silero VAD.")] = True,
     packing: Packing = "channel",
+    decoding: Decoding = "beam",
     channels: Channels = "agent,customer",
     channel_select: ChannelSelect = None,
     filename_pattern: Annotated[
@@ -117,7 +119,7 @@ def analyze(
     from speechchurn.call.audio import AudioOptions, parse_channel_roles
 
     transcribe = TranscribeOptions(
-        engine, model, language, beam_size, compute_type, threads, vad, packing=packing
+        engine, model, language, beam_size, compute_type, threads, vad, packing=packing, decoding=decoding
     )
     audio = AudioOptions(parse_channel_roles(channels), channel_select=channel_select_pair(channel_select))
     options = AnalyzeOptions(
