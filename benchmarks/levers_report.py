@@ -124,7 +124,8 @@ def lever_rows(key, entries: list[dict]) -> list[str]:
         w = _variant_work(entries, variant)
         rows.append(
             f"| {key[0]} | {key[1]} | {label} | {_pct(cer_of(entries, variant))} "
-            f"| {_pct(cer_of(entries, 'record'))} | {w['tokens'] / minutes:.0f} ({beam['beam_tokens'] / minutes:.0f}) "
+            f"| {_pct(cer_of(entries, 'record'))} "
+            f"| {w['tokens'] / minutes:.0f} ({beam['beam_tokens'] / minutes:.0f}) "
             f"| {w['encoder_passes'] / minutes:.2f} | {edge_agreement(entries, variant)} |"
         )
     return rows
@@ -180,7 +181,8 @@ def render(groups, gate: str | None) -> str:
         out += lever_rows(key, groups[key])
     out += ["", "### Per speaker / corpus", ""]
     out += [
-        f"| set | split | speaker | items | CER beam (shipped) | CER peer | CER bound | CER {gate or 'gated'} |",
+        "| set | split | speaker | items | CER beam (shipped) | CER peer | CER bound "
+        f"| CER {gate or 'gated'} |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for key in keys:
