@@ -180,6 +180,9 @@ def run(args: argparse.Namespace) -> None:
     seen = {(d["set"], d["name"]) for d in done}
     for set_name in args.sets.split(","):
         items = [i for i in accuracy.load_items(set_name) if i.split in args.splits.split(",")]
+        if args.mdcs_every > 1:  # every speaker but the dominant MagicData voice, and every n-th of its clips
+            mdcs = [i for i in items if i.name.startswith("mdcs_")]
+            items = [i for i in items if not i.name.startswith("mdcs_")] + mdcs[:: args.mdcs_every]
         for item in accuracy.spread(items, args.limit):
             if (item.set, item.name) in seen:
                 continue
@@ -199,6 +202,7 @@ def main() -> None:
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--bound", type=float, default=BOUND_TOKENS_PER_S)
     r.add_argument("--peer", action="store_true")
+    r.add_argument("--mdcs-every", type=int, default=1, help="realspeech: keep every n-th mdcs-F01 clip")
     r.add_argument("--variants", default="record,bound,nots", help="record is always run")
     r.add_argument("--out", required=True)
     rep = sub.add_parser("report")

@@ -20,7 +20,7 @@ Systems, each a fresh process tree on the same folder, one after the other:
 Sets: ``audio_samples`` (bundled two-channel TTS calls), ``realspeech_calls`` (the two-channel calls of
 ``../shared/realspeech/make_telephone.sh --calls``), ``short_clips`` (100 telephone-band mono
 clips from ``make_telephone.sh``, 2-10 s each) and ``long_calls`` (five two-channel calls of 3-8
-min built from held-out telephone clips by benchmarks/long_calls.py; ``--quick``: the 3 and 8 min
+min built from held-out telephone clips by benchmarks/long_calls.py; ``--quick``: the 3 min one
 ones). Derivatives of the shared audio are made in
 SPEECHCHURN_BENCH_CACHE (default ~/.cache/speechchurn-bench), never in the repository.
 

@@ -147,3 +147,35 @@ def test_profile_reports_decoder_work():
     assert "temperature fallback: 1 of 6" in text
     assert "tokens per second of speech: 6.67" in text
     assert "re-decoded with the beam (gated): 1 of 6" in text
+
+
+# --------------------------------------------------------------------------- real weights
+
+
+SAMPLE_CALL = "20261102_093012_13812345601_in.wav"  # 46 s, two channels
+
+
+@pytest.mark.slow
+def test_gated_decoding_counts_and_stays_close_to_the_beam(samples_dir, truth, model_home):
+    from speechchurn.asr.transcribe import load_engine, transcribe_audio
+    from speechchurn.call.audio import decode_audio
+    from speechchurn.dev.evaluation import cer_count
+
+    audio = decode_audio(samples_dir / SAMPLE_CALL)
+    reference = "".join(t["text"] for t in truth[SAMPLE_CALL]["turns"])
+    results = {}
+    for decoding in ("beam", "gated"):
+        options = TranscribeOptions(decoding=decoding, cpu_threads=2)
+        engine = load_engine(options)
+        before, passes = engine.work.copy(), engine.encoder_passes
+        segments = transcribe_audio(audio, options, engine)
+        work = engine.work.minus(before)
+        count = cer_count(reference, "".join(s.text for s in segments))
+        results[decoding] = (work, engine.encoder_passes - passes, count.edits / count.ref_chars)
+    (beam, beam_passes, beam_cer), (gated, gated_passes, gated_cer) = results["beam"], results["gated"]
+    assert beam.windows >= 2 and beam.tokens > 0 and beam.beam_steps >= 5 * beam.tokens
+    assert 0 < beam.speech_s < audio.duration_s * 2
+    assert gated.gated_windows >= 2 and gated.redecoded_windows <= gated.gated_windows
+    assert gated_passes == beam_passes, "a re-decode reuses the window's encoder output"
+    assert gated.beam_steps < beam.beam_steps, "greedy windows cost one hypothesis per step"
+    assert gated_cer <= beam_cer + 0.05, (gated_cer, beam_cer)
