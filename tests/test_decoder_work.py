@@ -94,6 +94,7 @@ def test_token_bound(speech_s, per_s, bound):
         {"decoding": "gated"},
         {"max_tokens_per_speech_s": 20.0},
         {"without_timestamps": True},
+        {"pack_gap_ms": 1000},
     ],
 )
 def test_decoding_levers_change_the_cache_key(change):

@@ -30,7 +30,9 @@ def transcribe_recordings(
         chunks.append(padded)
         pieces += pieces_from_chunks(padded, cores, source)
     found: list[list] = [[] for _ in audios]
-    for window in pack(sorted(pieces, key=lambda p: (p.source, p.start, p.role))):
+    for window in pack(
+        sorted(pieces, key=lambda p: (p.source, p.start, p.role)), gap_s=options.pack_gap_ms / 1000
+    ):
         try:
             raws = tr.decode_window(
                 engine, window.audio(lambda p: audios[p.source].channels[p.role]), window.speech_s

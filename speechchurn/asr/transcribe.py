@@ -90,6 +90,7 @@ class TranscribeOptions:
     # faster-whisper only: at most this many tokens per second of VAD speech in a window (None: 448)
     max_tokens_per_speech_s: float | None = None
     without_timestamps: bool = False  # faster-whisper only: text tokens only, times from word alignment
+    pack_gap_ms: int = 0  # ms of silence laid between the speech pieces packed into one decoder window
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -114,7 +115,12 @@ class TranscribeOptions:
         return json.dumps(fields, sort_keys=True)
 
 
-_DECODING_OFF = {"decoding": DECODE_BEAM, "max_tokens_per_speech_s": None, "without_timestamps": False}
+_DECODING_OFF = {
+    "decoding": DECODE_BEAM,
+    "max_tokens_per_speech_s": None,
+    "without_timestamps": False,
+    "pack_gap_ms": 0,
+}
 
 
 @dataclass
@@ -230,6 +236,7 @@ def transcribe_channels(
     chunks: dict[str, list[dict]],
     cores: dict[str, list[dict]] | None = None,
     window_s: float | None = None,
+    gap_s: float = 0.0,
 ) -> list[Segment]:
     """Decode the speech ``chunks`` of ``channels`` packed into shared windows; one role per word.
 
@@ -242,7 +249,7 @@ def transcribe_channels(
     from speechchurn.asr.packing import WINDOW_S, pack, pieces_from_chunks
 
     segments: list[Segment] = []
-    for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S):
+    for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S, gap_s):
         roles = "/".join(sorted({p.role for p in window.pieces}))
         try:
             raws = decode_window(engine, window.audio(lambda piece: channels[piece.role]), window.speech_s)
@@ -377,7 +384,11 @@ def transcribe_audio(
         try:
             segments.extend(
                 transcribe_channels(
-                    engine, audio.channels, {r: chunks[r] for r in roles}, {r: cores[r] for r in roles}
+                    engine,
+                    audio.channels,
+                    {r: chunks[r] for r in roles},
+                    {r: cores[r] for r in roles},
+                    gap_s=options.pack_gap_ms / 1000,
                 )
             )
         except TranscriptionError as e:
