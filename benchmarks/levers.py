@@ -208,6 +208,7 @@ def main() -> None:
     rep = sub.add_parser("report")
     rep.add_argument("files", nargs="+")
     rep.add_argument("--write", action="store_true")
+    rep.add_argument("--note", default=None, help="markdown file appended to the section (a reading)")
     rep.add_argument(
         "--gate", default=None, help="the gate whose paths and speakers to show, e.g. gate-0.5/2.0"
     )
