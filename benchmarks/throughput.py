@@ -173,7 +173,21 @@ def set_folder(name: str, limit: int | None) -> tuple[Path, list]:
     folder.mkdir(parents=True)
     for item in items:
         (folder / item.name).symlink_to(item.path.resolve())
+    write_manifest(folder, items)
     return folder, items
+
+
+def manifest_path(folder: Path) -> Path:
+    return folder.parent / f"{folder.name}.manifest.csv"
+
+
+def write_manifest(folder: Path, items) -> None:
+    """A caller per file (the realspeech names carry none; an empty callers table is not what is timed)."""
+    lines = ["file,caller,agent,direction,started_at"]
+    for index, item in enumerate(items):
+        minute = f"{index // 60:02d}:{index % 60:02d}"
+        lines.append(f"{item.name},1390000{index % 50:04d},A01,in,2026-11-02T09:{minute}+08:00")
+    manifest_path(folder).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def audio_seconds(items) -> float:
@@ -216,6 +230,7 @@ def command(system: str, folder: Path, out: Path) -> tuple[list[str], Path | Non
         return [sys.executable, "-c", script, str(folder), str(out / "peer.json")], None
     tree = previous_tree() if system == "previous" else None
     args = [sys.executable, "-m", "speechchurn", "analyze", str(folder), "--out", str(out / "run")]
+    args += ["--manifest", str(manifest_path(folder))]
     return args + SYSTEM_FLAGS.get(system, []), tree
 
 
