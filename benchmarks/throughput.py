@@ -1,6 +1,6 @@
 """End-to-end throughput: the plain faster-whisper peer, the previous defaults and the new defaults.
 
-    python benchmarks/throughput.py                 # all four sets, peer / previous / new; writes "throughput"
+    python benchmarks/throughput.py                 # four sets, peer / previous / new; writes "throughput"
     python benchmarks/throughput.py --quick         # 4 files per set, one 3-min long call (about 5-10 min)
     python benchmarks/throughput.py --sets realspeech_calls --systems peer,new --no-write
 
