@@ -2,6 +2,7 @@
 
     python benchmarks/workers.py                 # 1x2 vs 2x1 (workers x threads); writes section "workers"
     python benchmarks/workers.py --splits 1x2,2x1,1x1 --repeat 2 --no-write
+    python benchmarks/workers.py --set long_calls --repeat 2 --section workers_long   # 3-8 min calls
 
 Every run is the real CLI in a subprocess (`python -m speechchurn analyze SAMPLES --out FRESH_DIR
 --workers W --threads T --quiet`) with a fresh output folder, so the transcript cache never skips
@@ -112,9 +113,17 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     parser.add_argument("--max-wait-min", type=float, default=25.0, help="wait this long for a quiet machine")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    parser.add_argument(
+        "--set", default=None, help="a benchmarks/throughput.py set (long_calls, short_clips, ...) instead"
+    )
+    parser.add_argument("--section", default="workers", help="docs/benchmarks.md section to write")
     args = parser.parse_args()
-    truth = load_truth(args.samples)
-    audio_s = sum(call["duration_s"] for call in truth.values())
+    if args.set:
+        args.samples, audio_s, samples = set_samples(args.set)
+    else:
+        truth = load_truth(args.samples)
+        audio_s = sum(call["duration_s"] for call in truth.values())
+        samples = f"{len(truth)} calls, truth.json sha256 {samples_fingerprint(args.samples)}"
     load = wait_until_quiet(max_wait_s=args.max_wait_min * 60)
     print(load.describe(), file=sys.stderr)
     runs = []
@@ -122,11 +131,22 @@ def main() -> None:
         for workers, threads in parse_splits(args.splits):
             runs.append(run_analyze(args.samples, workers, threads, args.engine))
             print(f"{workers}x{threads}: {runs[-1].wall_s:.1f} s", file=sys.stderr)
-    samples = f"{len(truth)} calls, truth.json sha256 {samples_fingerprint(args.samples)}"
     text = render(runs, audio_s, samples, load, os.getloadavg()[0])
+    if args.set:
+        text = text.replace("analyze audio_samples", f"analyze {args.set}").replace(
+            "## Workers x threads", f"## Workers x threads ({args.set})"
+        )
     print(text)
     if not args.no_write:
-        print(f"written to {write_section('workers', text)}")
+        print(f"written to {write_section(args.section, text)}")
+
+
+def set_samples(name: str) -> tuple[Path, float, str]:
+    """Folder, audio seconds and a description of a throughput.py set (built in the cache)."""
+    from benchmarks import throughput
+
+    folder, items = throughput.set_folder(name, None)
+    return folder, throughput.audio_seconds(items), f"set {name}: {len(items)} files"
 
 
 if __name__ == "__main__":

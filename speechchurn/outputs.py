@@ -245,7 +245,7 @@ def _wall_texts(local: pd.Series, sep: str) -> np.ndarray:
     if not local.dt.year.dropna().between(1000, 9999).all():  # ISO pads years; strftime does not
         return local.dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S").to_numpy(dtype=object)
     iso = np.datetime_as_string(local.to_numpy(dtype="datetime64[s]"), unit="s")
-    if sep != ISO_TIME_SEP:
+    if sep != ISO_TIME_SEP and iso.size:  # numpy 2's strings.replace fails on an empty array
         iso = getattr(np, "strings", np.char).replace(iso, ISO_TIME_SEP, sep)  # np.strings: numpy 2
     return iso.astype(object)
 

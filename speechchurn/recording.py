@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
+from speechchurn.asr.decoder_work import engine_work, work_columns
 from speechchurn.asr.transcribe import TranscribeOptions
 from speechchurn.call import acoustics as ac
 from speechchurn.call.acoustics import AcousticsOptions, CallAcoustics, Interval
@@ -66,16 +67,22 @@ class StageTimes:
     text_s: float = 0.0  # keyword spotting (the worker adds sentiment)
     startup_s: float = 0.0  # loading the Whisper model (first file of each worker process only)
     encoder_passes: int = 0  # 30 s Whisper encoder windows run (faster-whisper engine)
+    # (calls.csv column, value): the decoder's work (speechchurn.asr.decoder_work.DECODER_COLUMNS)
+    decoder: tuple[tuple[str, float], ...] = ()
 
     def as_columns(self) -> dict[str, float | int]:
-        return {
-            "decode_s": round(self.decode_s, 3),
-            "vad_s": round(self.vad_s, 3),
-            "asr_s": round(self.asr_s, 3),
-            "text_s": round(self.text_s, 3),
-            "startup_s": round(self.startup_s, 3),
-            "encoder_passes": self.encoder_passes,
-        }
+        return (
+            dict(work_columns(None))
+            | dict(self.decoder)
+            | {
+                "decode_s": round(self.decode_s, 3),
+                "vad_s": round(self.vad_s, 3),
+                "asr_s": round(self.asr_s, 3),
+                "text_s": round(self.text_s, 3),
+                "startup_s": round(self.startup_s, 3),
+                "encoder_passes": self.encoder_passes,
+            }
+        )
 
 
 class _Stopwatch:
@@ -84,6 +91,7 @@ class _Stopwatch:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.encoder_passes = 0
+        self.decoder: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -101,12 +109,19 @@ class _Stopwatch:
             name: getattr(times, f"{name}_s") for name in ("decode", "vad", "asr", "text", "startup")
         }
         watch.encoder_passes = times.encoder_passes
+        watch.decoder = dict(times.decoder)
         return watch
 
     def frozen(self) -> StageTimes:
         return StageTimes(
-            **{f"{k}_s": v for k, v in self.seconds.items()}, encoder_passes=self.encoder_passes
+            **{f"{k}_s": v for k, v in self.seconds.items()},
+            encoder_passes=self.encoder_passes,
+            decoder=tuple(self.decoder.items()),
         )
+
+    def add_decoder(self, columns: tuple[tuple[str, float], ...]) -> None:
+        for column, value in columns:
+            self.decoder[column] = self.decoder.get(column, 0) + value
 
 
 @dataclass(frozen=True)
@@ -212,14 +227,16 @@ def _analyze_whole(
 def _transcribe(
     decoded: DecodedAudio, options: TranscribeOptions, tracks, watch: _Stopwatch
 ) -> list[Segment]:
-    """transcribe_audio, timed (model load apart), with the engine's encoder passes added to ``watch``."""
+    """transcribe_audio, timed (model load apart), with the engine's encoder passes and decoder work
+    added to ``watch``."""
 
     with watch.stage("startup"):  # the model loads once per process; later calls hit the cache
         engine = transcription.load_engine(options)
-    before = getattr(engine, "encoder_passes", 0)
+    before, work = getattr(engine, "encoder_passes", 0), engine_work(engine)
     with watch.stage("asr"):
         segments = transcription.transcribe_audio(decoded, options, engine, tracks=tracks)
     watch.encoder_passes += getattr(engine, "encoder_passes", 0) - before
+    watch.add_decoder(work_columns(engine_work(engine).minus(work)))
     return segments
 
 

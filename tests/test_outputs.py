@@ -157,3 +157,15 @@ def test_neutralize_frame_finds_formulas_among_distinct_cells(cells, neutralised
 
     frame = pd.DataFrame({"t": pd.Series(cells, dtype=object)})
     assert neutralize_frame(frame)["t"].tolist() == neutralised
+
+
+def test_an_empty_table_with_a_time_column_is_written(tmp_path):
+    # a folder whose file names carry no caller grades nobody: callers.csv is empty, not a crash
+    empty = pd.DataFrame(
+        {
+            "caller": pd.Series([], dtype=object),
+            "last_call": pd.Series([], dtype="datetime64[ns, Asia/Shanghai]"),
+        }
+    )
+    outputs.write_csv(empty, tmp_path / "callers.csv")
+    assert outputs.read_csv(tmp_path / "callers.csv").columns.tolist() == ["caller", "last_call"]

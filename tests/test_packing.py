@@ -58,6 +58,31 @@ def test_window_maps_packed_time_to_piece_clock(packed_s, index, original_s):
     assert window.original_time(packed_s, index) == pytest.approx(original_s)
 
 
+@pytest.mark.parametrize(
+    ("packed_s", "index", "original_s"),
+    [
+        (0.0, 0, 2.0),  # agent piece 2..4 s at packed 0..2, then 1 s of silence
+        (2.4, 0, 4.0),  # in the gap, nearer the agent piece: clamped to its end
+        (2.6, 1, 10.0),  # in the gap, nearer the customer piece (packed 3..6): clamped to its start
+        (3.5, 1, 10.5),
+        (5.9, 1, 12.9),
+    ],
+)
+def test_window_with_gaps_maps_packed_time_to_piece_clock(packed_s, index, original_s):
+    window = Window((_piece(2, 4), _piece(10, 13, "customer")), gap=1 * SR)
+    assert window.samples == 6 * SR
+    assert window.locate(packed_s) == index
+    assert window.original_time(packed_s, index) == pytest.approx(original_s)
+    audio = window.audio(lambda piece: np.ones(20 * SR, np.float32))
+    assert len(audio) == 6 * SR and not audio[2 * SR : 3 * SR].any() and audio[3 * SR :].all()
+
+
+def test_pack_counts_the_gaps_against_the_window():
+    pieces = [_piece(a, a + 9) for a in (0, 10, 20)]  # 27 s of speech
+    assert [len(w.pieces) for w in pack(pieces)] == [3]
+    assert [len(w.pieces) for w in pack(pieces, gap_s=2.0)] == [2, 1], "27 s + 2 gaps of 2 s > 30 s"
+
+
 class WordEngine:
     """Fake engine: one word per second of the audio it is given (exercises the packed mapping)."""
 
@@ -86,11 +111,14 @@ def _tone_call() -> DecodedAudio:
     return DecodedAudio(Path("tone.wav"), {"agent": agent, "customer": customer}, 8000, 2)
 
 
-@pytest.mark.parametrize(("packing", "decodes"), [("call", 1), ("channel", 2)])
-def test_packed_call_decodes_once_and_keeps_roles(packing, decodes):
+@pytest.mark.parametrize(
+    ("packing", "decodes", "gap_ms"), [("call", 1, 0), ("channel", 2, 0), ("call", 1, 1000)]
+)
+def test_packed_call_decodes_once_and_keeps_roles(packing, decodes, gap_ms):
     audio = _tone_call()
     engine = WordEngine()
-    segments = transcribe_audio(audio, TranscribeOptions(packing=packing), engine=engine)
+    options = TranscribeOptions(packing=packing, pack_gap_ms=gap_ms)
+    segments = transcribe_audio(audio, options, engine=engine)
     assert len(engine.calls) == decodes
     by_role = {s.role: s for s in segments}
     assert set(by_role) == {"agent", "customer"}

@@ -41,3 +41,37 @@ def test_decoding_variants_change_one_setting_each():
     assert decoding.VARIANTS["call"] == {}
     for name, overrides in decoding.VARIANTS.items():
         assert len(set(overrides) - {"batched"}) <= 2, name
+
+
+def test_probe_counts_decoder_work(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import faster_whisper.transcribe as t
+
+    log = tmp_path / "encode.log"
+    monkeypatch.setenv("SPEECHCHURN_ENCODE_LOG", str(log))
+    monkeypatch.setattr(t.WhisperModel, "encode", t.WhisperModel.encode)  # restored after the test
+    monkeypatch.setattr(t.WhisperModel, "__init__", t.WhisperModel.__init__)
+    namespace: dict = {}
+    exec(compile(throughput.PROBE, "sitecustomize", "exec"), namespace)
+
+    class Model:
+        def generate(self, output, prompts, **kwargs):
+            return [SimpleNamespace(sequences_ids=[[1, 2, 3, 4]])]
+
+    model, window = namespace["_Counting"](Model()), object()
+    model.generate(window, [[0]], beam_size=5)
+    model.generate(window, [[0]], beam_size=1, num_hypotheses=5, sampling_temperature=0.2)
+    model.generate(object(), [[0]], beam_size=5)
+    counts = throughput.probe_counts(log)
+    assert counts == dict(encoder_passes=0, tokens=12, beam_steps=60, windows=2, fallback_windows=1)
+
+
+def test_cost_split_separates_per_call_and_per_minute():
+    # wall = 5 s per run + 2 s per call + 6 s per audio minute, on three sets of different call lengths
+    rows = [
+        Measure("new", name, files, minutes * 60, 5 + 2 * files + 6 * minutes, 0, 0.0, None, 0.0)
+        for name, files, minutes in (("short", 100, 9.0), ("calls", 14, 4.5), ("long", 5, 26.0))
+    ]
+    line = throughput.cost_split(rows).splitlines()[2]
+    assert line == "| new | 5.0 | 2.00 | 6.00 | 3 |"

@@ -30,9 +30,13 @@ def transcribe_recordings(
         chunks.append(padded)
         pieces += pieces_from_chunks(padded, cores, source)
     found: list[list] = [[] for _ in audios]
-    for window in pack(sorted(pieces, key=lambda p: (p.source, p.start, p.role))):
+    for window in pack(
+        sorted(pieces, key=lambda p: (p.source, p.start, p.role)), gap_s=options.pack_gap_ms / 1000
+    ):
         try:
-            raws = engine.decode(window.audio(lambda p: audios[p.source].channels[p.role]))
+            raws = tr.decode_window(
+                engine, window.audio(lambda p: audios[p.source].channels[p.role]), window.speech_s
+            )
         except (RuntimeError, ValueError) as e:
             names = ", ".join(sorted({audios[p.source].path.name for p in window.pieces}))
             raise tr.TranscriptionError(f"{engine.name} failed on {names}: {e}") from e

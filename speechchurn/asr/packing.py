@@ -50,15 +50,20 @@ class Piece:
 
 @dataclass(frozen=True)
 class Window:
-    """Pieces laid end to end; packed time t (s) belongs to the piece whose packed span holds it."""
+    """Pieces laid end to end; packed time t (s) belongs to the piece whose packed span holds it.
+
+    ``gap`` samples of silence separate consecutive pieces (0: none); a time inside a gap belongs to
+    the nearer of the two pieces around it.
+    """
 
     pieces: tuple[Piece, ...]
+    gap: int = 0
 
     @cached_property
     def _packed_ends(self) -> list[int]:
         ends, total = [], 0
-        for piece in self.pieces:
-            total += piece.samples
+        for index, piece in enumerate(self.pieces):
+            total += piece.samples + (self.gap if index else 0)
             ends.append(total)
         return ends
 
@@ -66,13 +71,22 @@ class Window:
     def samples(self) -> int:
         return self._packed_ends[-1] if self.pieces else 0
 
+    @property
+    def speech_s(self) -> float:
+        """Seconds of VAD speech (unpadded) in the window."""
+        return sum(end - start for start, end in (piece.speech_span_s for piece in self.pieces))
+
     def packed_start(self, index: int) -> int:
         return self._packed_ends[index] - self.pieces[index].samples
 
     def locate(self, time_s: float) -> int:
         """Index of the piece under packed time ``time_s`` (clamped to the first/last piece)."""
         sample = int(round(time_s * SAMPLE_RATE_HZ))
-        return min(bisect.bisect_right(self._packed_ends, sample), len(self.pieces) - 1)
+        index = min(bisect.bisect_right(self._packed_ends, sample), len(self.pieces) - 1)
+        in_gap = index and sample < self.packed_start(index)  # in the gap before piece `index`
+        if in_gap and sample - self._packed_ends[index - 1] < self.packed_start(index) - sample:
+            index -= 1
+        return index
 
     def original_time(self, time_s: float, index: int) -> float:
         """Packed time ``time_s`` on piece ``index``'s own clock (s), kept inside the piece."""
@@ -82,7 +96,12 @@ class Window:
 
     def audio(self, channel: Callable[[Piece], np.ndarray]) -> np.ndarray:
         """The packed samples; ``channel(piece)`` returns the full channel the piece was cut from."""
-        parts = [channel(piece)[piece.start : piece.end] for piece in self.pieces]
+        silence = np.zeros(self.gap, np.float32)
+        parts = []
+        for index, piece in enumerate(self.pieces):
+            if index and self.gap:
+                parts.append(silence)
+            parts.append(channel(piece)[piece.start : piece.end])
         return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
 
 
@@ -101,21 +120,22 @@ def pieces_from_chunks(
     return sorted(pieces)
 
 
-def pack(pieces: Iterable[Piece], window_s: float = WINDOW_S) -> list[Window]:
-    """Greedy in-order packing: a piece joins the current window while the total stays <= window_s."""
-    limit = int(window_s * SAMPLE_RATE_HZ)
+def pack(pieces: Iterable[Piece], window_s: float = WINDOW_S, gap_s: float = 0.0) -> list[Window]:
+    """Greedy in-order packing: a piece joins the current window while the total (gaps of ``gap_s``
+    seconds of silence between pieces included) stays <= window_s."""
+    limit, gap = int(window_s * SAMPLE_RATE_HZ), int(round(gap_s * SAMPLE_RATE_HZ))
     windows: list[tuple[Piece, ...]] = []
     current: list[Piece] = []
     filled = 0
     for piece in pieces:
-        if current and filled + piece.samples > limit:
+        if current and filled + gap + piece.samples > limit:
             windows.append(tuple(current))
             current, filled = [], 0
+        filled += piece.samples + (gap if current else 0)
         current.append(piece)
-        filled += piece.samples
     if current:
         windows.append(tuple(current))
-    return [Window(w) for w in windows]
+    return [Window(w, gap) for w in windows]
 
 
 def encoder_windows(windows: Sequence[Window], window_s: float = WINDOW_S) -> int:

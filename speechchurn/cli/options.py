@@ -191,6 +191,12 @@ def parse_packing(value: str) -> str:
     return one_of("--packing", value, PACKINGS)
 
 
+def parse_decoding(value: str) -> str:
+    from speechchurn.asr.faster_engine import DECODINGS
+
+    return one_of("--decoding", value, DECODINGS)
+
+
 def parse_channels(value: str) -> str:
     from speechchurn.call.audio import parse_channel_roles  # lazy: numpy (--help stays instant)
 
@@ -267,6 +273,14 @@ Packing = Annotated[
         help="channel: decode each channel alone; call: both channels share 30 s decoder windows "
         "(half the encoder passes, less accurate on some audio: docs/benchmarks.md); files: as call, and "
         "up to 8 consecutive files of at most 20 s also share windows.",
+    ),
+]
+Decoding = Annotated[
+    str,
+    typer.Option(
+        parser=parse_decoding,
+        help="beam: every decoder window with the beam; gated: greedy first, the beam only for windows "
+        "whose greedy text fails a confidence gate (faster-whisper; docs/benchmarks.md, levers).",
     ),
 ]
 Channels = Annotated[str, typer.Option(parser=parse_channels, help="Stereo channel roles, left,right.")]
