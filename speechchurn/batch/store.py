@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS evidence (file TEXT NOT NULL, seq INTEGER NOT NULL, hit TEXT NOT NULL,
     PRIMARY KEY (file, seq));
 CREATE TABLE IF NOT EXISTS qa_scores (file TEXT PRIMARY KEY, qa_score REAL, qa_failed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS qa_text_hits (fingerprint TEXT NOT NULL, text TEXT NOT NULL, hits TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, text));
 """
 
 
@@ -211,6 +213,19 @@ class Store:
             "WHERE f.status = 'done'"
         )
         return {file: (score, failed) for file, score, failed in rows}
+
+    def qa_text_hits(self, fingerprint: str, texts: Iterable[str]) -> dict[str, tuple]:
+        """Cached QA phrase hits of segment texts for one phrase set (speechchurn/qa/run.py)."""
+        wanted = set(texts)
+        rows = self.db.execute("SELECT text, hits FROM qa_text_hits WHERE fingerprint = ?", (fingerprint,))
+        return {t: tuple(tuple(h) for h in json.loads(h)) for t, h in rows if t in wanted}
+
+    def add_qa_text_hits(self, fingerprint: str, items: Iterable[tuple[str, tuple]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO qa_text_hits VALUES (?, ?, ?)",
+                ((fingerprint, t, json.dumps(h, ensure_ascii=False)) for t, h in items),
+            )
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
