@@ -41,6 +41,9 @@ BYTE_FILES = (
     "errors.csv",
     "callers.csv",
     "review.csv",
+    "qa_calls.csv",
+    "qa_agents.csv",
+    "qa_weekly.csv",
 )
 REPORT = "report.html"
 WORKBOOK = "callers.xlsx"
@@ -50,12 +53,15 @@ PLOTLY_BUNDLE = re.compile(r"<script>/\*\*\s*\* plotly\.js.*?</script>", re.S)
 
 
 def run_stages(out: Path) -> Path:
-    """Export, grade and report from the store in `out` (what `analyze` does after the last file)."""
+    """Export, QA, grade and report from the store in `out` (what `analyze` does after the last file)."""
     from speechchurn.batch.pipeline import export_outputs, grade, write_reports
     from speechchurn.batch.store import Store
 
+    from speechchurn.qa.run import run_qa
+
     with Store(out) as store:
         export_outputs(store, out)
+    run_qa(out)
     grade(out)
     write_reports(out)
     return out
