@@ -325,8 +325,11 @@ def test_bad_appeal(golden_out, args, message):
 
 
 def test_grading_gets_qa_columns(golden_out):
-    from speechchurn.batch.pipeline import grade
+    from speechchurn.grading_run import GradingOptions, run_grading
     from speechchurn.qa.run import run_qa
+
+    def grade(out):
+        return run_grading(out, GradingOptions()).graded
 
     graded = grade(golden_out)
     assert graded["qa_failed_calls"].eq(0).all() and graded["qa_score_min"].isna().all()  # no QA run yet
@@ -371,10 +374,10 @@ def test_analyze_refuses_a_bad_form_before_transcribing(tmp_path, calls_dir, fak
 def test_analyze_scores_every_call(tmp_path, calls_dir, fake_engine):
     """analyze ends with QA: the fake engine's line (我要投诉…) is a complaint with no apology."""
     from speechchurn import outputs
-    from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions, analyze
+    from speechchurn.analyze import AnalyzeOptions, analyze
 
     out = tmp_path / "out"
-    analyze(calls_dir, out, AnalyzeOptions(workers=1), GradeOptions())
+    analyze(calls_dir, out, AnalyzeOptions(workers=1))
     calls = outputs.read_csv(out / "qa_calls.csv")
     assert len(calls) == 3 and calls["qa_apology"].eq(0).all() and calls["qa_greeting"].eq(0).all()
     callers = outputs.read_csv(out / "callers.csv")
