@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from speechchurn.outputs import QA_AGENTS_CSV, QA_CALLS_CSV, QA_WEEKLY_CSV
 from speechchurn.qa.form import QAForm, load_form
 from speechchurn.qa.score import CallScore, CriterionResult, matcher_for, score_call, with_results
 from speechchurn.schema import Segment
@@ -36,9 +37,6 @@ from speechchurn.vocab import QA_AUTO_FAILED_COLUMN, QA_FAILED_COLUMN, QA_REVIEW
 
 log = logging.getLogger("speechchurn")
 
-QA_CALLS_CSV = "qa_calls.csv"
-QA_AGENTS_CSV = "qa_agents.csv"
-QA_WEEKLY_CSV = "qa_weekly.csv"
 EVIDENCE_KIND = "qa"  # evidence.jsonl `kind` of QA rows (keyword rows have no `kind`)
 CALL_COLUMNS = (
     "file",
