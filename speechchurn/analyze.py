@@ -19,6 +19,8 @@ from speechchurn.batch.store import store_lock
 from speechchurn.batch.worker import Failure
 from speechchurn.grading_run import GradingOptions, run_grading
 from speechchurn.privacy import PrivacyOptions
+from speechchurn.qa.form import load_form
+from speechchurn.qa.run import run_qa
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,16 @@ def analyze(
     on_progress: Callable[[Progress], None] | None = None,
     privacy: PrivacyOptions | None = None,
     wait: bool = False,
+    qa_form: Path | None = None,
 ) -> AnalyzeResult:
     """The whole chain on a folder of recordings. Safe to re-run: finished files are skipped.
 
-    `privacy` redacts / hashes callers in every exported file; the store keeps the raw data. The
-    grading run writes the report after it. Before the first transcription every input file is
-    validated, OUT_DIR checked and `--as-of` compared with the calls (`batch.preflight`). One run at a
-    time per OUT_DIR: another run's lock makes this one refuse (StoreLockedError), or with `wait`
-    wait for it.
+    `privacy` redacts / hashes callers in every exported file; the store keeps the raw data. Before the
+    first transcription every input file (rules, roster, lexicons, the QA form `qa_form`) is validated,
+    OUT_DIR checked and `--as-of` compared with the calls (`batch.preflight`). Every call is then scored
+    with the QA form (default: the shipped form) and the grading run writes the customer outputs and
+    the report. One run at a time per OUT_DIR: another run's lock makes this one refuse
+    (StoreLockedError), or with `wait` wait for it.
     """
     started = time.monotonic()
     options = options or AnalyzeOptions()
@@ -59,6 +63,7 @@ def analyze(
         grading or GradingOptions(), privacy=privacy, privacy_tables=None, reports=True
     )
     lexicon = preflight.load_inputs(options, grading.rules, grading.customers)
+    form = load_form(qa_form)
     out_dir = preflight.make_out_dir(Path(out_dir))
 
     def check_as_of(store, jobs) -> None:
@@ -67,6 +72,7 @@ def analyze(
 
     with store_lock(out_dir, "analyze", wait):
         batch = run_batch(audio_dir, out_dir, options, on_progress, lexicon, check_as_of)
+        run_qa(out_dir, form)  # qa_calls.csv, qa_agents.csv, QA evidence; grading reads the scores
         graded = run_grading(out_dir, grading).shown
     return AnalyzeResult(
         out_dir=out_dir,

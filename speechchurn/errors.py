@@ -71,3 +71,7 @@ class StoreLockedError(StoreError):
 
 class ModelFileError(ConfigError):
     """A churn model file is not one this installation signed; it is refused without being unpickled."""
+
+
+class FormError(ConfigError):
+    """A QA evaluation form is invalid; the message names the file, the criterion and the key."""

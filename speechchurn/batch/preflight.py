@@ -66,8 +66,7 @@ def load_inputs(options: AnalyzeOptions, rules: Path | None, customers: Path | N
     load_rules(rules)
     if customers:
         load_roster(customers)
-    # Hook for the QA forms to come (`--qa-form`): load and validate the form here, so a bad form
-    # stops `analyze` before the first transcription like every other input file.
+    # The QA form (`--qa-form`) is a floor above the batch: `analyze.analyze` loads it right after this.
     return lexicon
 
 

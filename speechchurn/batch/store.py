@@ -23,7 +23,7 @@ from speechchurn.batch.worker import CallRecord, Failure
 from speechchurn.errors import OutDirError, StoreError, StoreLockedError
 from speechchurn.filenames import printable_text
 from speechchurn.schema import Segment
-from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.vocab import DEFAULT_TIMEZONE, QA_FAILED_COLUMN, QA_SCORE_COLUMN
 
 STORE_NAME = "speechchurn.db"
 LOCK_NAME = ".speechchurn.lock"  # held by the run writing OUT_DIR (store_lock)
@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS evidence (file TEXT NOT NULL, seq INTEGER NOT NULL, hit TEXT NOT NULL,
     PRIMARY KEY (file, seq));
 CREATE TABLE IF NOT EXISTS raw_names (file TEXT PRIMARY KEY, raw BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS qa_scores (file TEXT PRIMARY KEY, qa_score REAL, qa_failed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS qa_text_hits (fingerprint TEXT NOT NULL, text TEXT NOT NULL, hits TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, text));
 """
 # raw_names: the exact bytes of file names that are not UTF-8 (`file` is their printable form,
 # speechchurn/filenames.py); valid UTF-8 names have no row.
@@ -204,7 +207,7 @@ class Store:
         """Drop files that no longer exist in the audio folder."""
         with self.transaction() as db:
             for file in files:
-                for table in ("files", "calls", "evidence", "raw_names"):
+                for table in ("files", "calls", "evidence", "raw_names", "qa_scores"):
                     db.execute(f"DELETE FROM {table} WHERE file = ?", (file,))
 
     def record_failure(self, file: str, sha256: str | None, reason: str) -> None:
@@ -279,6 +282,35 @@ class Store:
     def status_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
+    # --- QA scores (speechchurn/qa): what grading needs of the last `speechchurn qa` run ----------
+
+    def replace_qa_scores(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
+        """Replace every stored (file, qa_score, qa_failed) with `rows`."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM qa_scores")
+            db.executemany("INSERT INTO qa_scores VALUES (?, ?, ?)", rows)
+
+    def qa_scores(self) -> dict[str, tuple[float | None, int]]:
+        """file -> (qa_score, qa_failed) of the analysed calls (empty before the first QA run)."""
+        rows = self.db.execute(
+            "SELECT q.file, q.qa_score, q.qa_failed FROM qa_scores q JOIN files f USING (file) "
+            "WHERE f.status = 'done'"
+        )
+        return {file: (score, failed) for file, score, failed in rows}
+
+    def qa_text_hits(self, fingerprint: str, texts: Iterable[str]) -> dict[str, tuple]:
+        """Cached QA phrase hits of segment texts for one phrase set (speechchurn/qa/run.py)."""
+        wanted = set(texts)
+        rows = self.db.execute("SELECT text, hits FROM qa_text_hits WHERE fingerprint = ?", (fingerprint,))
+        return {t: tuple(tuple(h) for h in json.loads(h)) for t, h in rows if t in wanted}
+
+    def add_qa_text_hits(self, fingerprint: str, items: Iterable[tuple[str, tuple]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO qa_text_hits VALUES (?, ?, ?)",
+                ((fingerprint, t, json.dumps(h, ensure_ascii=False)) for t, h in items),
+            )
+
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, printable_text(value)))
 
@@ -293,6 +325,11 @@ def load_calls(out_dir: Path, timezone: str = DEFAULT_TIMEZONE):
 
     with Store(out_dir, create=False) as store:
         calls = pd.DataFrame(store.call_rows())
+        qa = store.qa_scores()
+    if not calls.empty and qa:  # the last QA run's results (speechchurn/qa): qa_failed_calls, qa_score_min
+        files = calls["file"].astype(str)
+        calls[QA_SCORE_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[0]).astype("float64")
+        calls[QA_FAILED_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[1]).astype("int64")
     if not calls.empty:
         started = pd.to_datetime(calls["started_at"], format="ISO8601", utc=True)
         calls["started_at"] = started.dt.tz_convert(timezone)

@@ -37,6 +37,7 @@ from speechchurn.cli.options import (
     Manifest,
     Packing,
     PlainTyper,
+    QAForm,
     Quiet,
     Redact,
     Rules,
@@ -75,6 +76,7 @@ def analyze(
     rules: Rules = None,
     customers: Customers = None,
     lexicons: Lexicons = None,
+    qa_form: QAForm = None,
     engine: Engine = DEFAULT_ENGINE,
     model: Annotated[
         str, typer.Option(help="Model name (base) or path to a CT2 folder / .pt file.")
@@ -153,19 +155,30 @@ def analyze(
         scheduler=scheduler,
     )
     grading = GradingOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
-    result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers), wait)
+    result = _run_analyze(
+        audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers), wait, qa_form
+    )
     console.print_summary(result, quiet)
     console.print_profile(result, profile)
     raise typer.Exit(EXIT_PARTIAL if result.failed or result.problems else EXIT_OK)
 
 
-def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None, wait=False):
+def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None, wait=False, qa_form=None):
     from speechchurn.analyze import analyze as run  # lazy: numpy, pandas (--help stays instant)
 
     reporter = console.ProgressReporter(quiet)
     try:
         with library_errors(), reporter:
-            return run(audio_dir, out, options, grading, reporter.update, privacy, wait)
+            return run(
+                audio_dir,
+                out,
+                options,
+                grading,
+                on_progress=reporter.update,
+                privacy=privacy,
+                wait=wait,
+                qa_form=qa_form,
+            )
     except KeyboardInterrupt:
         typer.echo(
             f"\ninterrupted: finished files are saved in {out}; run the same command again to resume.",

@@ -277,9 +277,12 @@ def _segment_key(role, start, end) -> tuple:
 
 
 def evidence_index(evidence: list[dict]) -> dict[str, dict[tuple, list[dict]]]:
-    """file -> segment key (role, start, end) and (role, snippet) -> hits."""
+    """file -> segment key (role, start, end) and (role, snippet) -> hits. Keyword hits only: rows with
+    a ``kind`` (QA criteria, docs/qa.md) are not keyword marks."""
     index: dict[str, dict[tuple, list[dict]]] = {}
     for hit in evidence:
+        if hit.get("kind"):
+            continue
         per_file = index.setdefault(str(hit.get("file", "")), {})
         per_file.setdefault(_segment_key(hit.get("role"), hit.get("start"), hit.get("end")), []).append(hit)
         per_file.setdefault((str(hit.get("role")), str(hit.get("snippet", ""))), []).append(hit)

@@ -1,1 +1,1 @@
-"""Reviewer marks: hit verdicts, customer reviews, tier overrides and lexicon feedback (no web code)."""
+"""Reviewer marks: hit verdicts, customer reviews, tier overrides, lexicon feedback, QA appeals (no web)."""
