@@ -69,10 +69,12 @@ BASE = {"top": "rules"}  # compared with this combination instead of the default
 def world(tmp_path_factory):
     """An analysed folder (golden store + marks), a CDR, a roster, a rules file and a trained model."""
     from speechchurn.outcomes.pipeline import OutcomeOptions, train_run
+    from speechchurn.qa.run import run_qa
 
     root = tmp_path_factory.mktemp("paths")
     analysed = root / "analysed"
     _load_golden(analysed)
+    run_qa(analysed)  # as analyze does before grading: the store holds every call's QA score
     db = marks.connect(analysed)
     try:
         marks.override_tier(db, OVERRIDDEN, "VIP", "集团客户", "王主管")
@@ -168,8 +170,8 @@ def path_analyze(world, name, tmp_path, monkeypatch):
     options, _ = resolve(name, paths, calls=False)
     out = tmp_path / "out"
 
-    def golden_batch(audio_dir, out_dir, batch_options, on_progress=None):
-        shutil.copytree(analysed, out_dir)
+    def golden_batch(audio_dir, out_dir, batch_options, on_progress=None, lexicon=None, before_jobs=None):
+        shutil.copytree(analysed, out_dir, dirs_exist_ok=True)
         return BatchRun(total=11, done=11, cached=0, ignored=0)
 
     monkeypatch.setattr(analyze_module, "run_batch", golden_batch)
