@@ -7,7 +7,8 @@ is a usage error (exit 2) that names the option. Library errors reach the user t
 
 Exit status: 0 everything succeeded; 1 a fatal error (nothing or not all could run);
 2 usage error (bad option, missing path, invalid rules/manifest/lexicon file);
-3 the batch finished but some files failed (listed in OUT_DIR/errors.csv); 130 interrupted.
+3 the batch finished but some files failed (listed in OUT_DIR/errors.csv); 5 `serve` cannot listen on
+its address (port in use, or not permitted); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_CANNOT_LISTEN = 5  # serve: the host:port is taken or not ours to bind
 EXIT_INTERRUPTED = 130
 LOGGER = "speechchurn"
 LOG_FORMAT = "%(levelname)s %(message)s"
