@@ -21,6 +21,7 @@ from pathlib import Path
 from speechchurn.errors import SpeechchurnError
 
 STORE_NAME = "speechchurn.db"  # same file as batch.store.STORE_NAME
+MARKS_CSV = "marks.csv"  # `speechchurn marks export` writes OUT_DIR/marks.csv
 BUSY_TIMEOUT_S = 30.0  # s to wait for a write lock held by another reviewer or by analyze
 VERDICTS = ("correct", "wrong")
 OUTCOMES = ("retained", "escalated", "no_action")

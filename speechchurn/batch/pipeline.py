@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speechchurn.batch import tombstones
 from speechchurn.batch.options import AnalyzeOptions, GradeOptions
 from speechchurn.batch.store import Store
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
@@ -120,13 +121,17 @@ def plan_jobs(
     store.forget(sorted(set(states) - set(names)))
     analysis_key = options.analysis_key(lexicon)
     pattern = options.filename_pattern or DEFAULT_FILENAME_PATTERN
-    jobs, cached = [], []
+    jobs, cached, forgotten = [], [], 0
+    excluded = tombstones.excluder(store.db)  # callers `forget` removed, the retention cut-off
     for name, path in names.items():
         try:
             sha = file_sha256(path)
             meta = resolve_meta(path, manifest, pattern, options.timezone)
         except (OSError, SpeechchurnError) as e:
             store.record_failure(name, None, str(e))
+            continue
+        if excluded(meta.caller, meta.started_at):
+            forgotten += 1
             continue
         tkey = options.transcript_key(sha)
         rkey = options.run_key(tkey, analysis_key, meta)
@@ -136,6 +141,8 @@ def plan_jobs(
             continue
         segments = store.cached_segments(tkey)
         jobs.append(FileJob(path, name, sha, meta, tkey, None if segments is None else tuple(segments), rkey))
+    if forgotten:
+        log.info("skipped %d recordings of forgotten callers or before the retention cut-off", forgotten)
     _record_manifest_problems(store, manifest, names)
     store.mark_pending((j.file, j.sha256) for j in jobs)
     return jobs, cached, ignored

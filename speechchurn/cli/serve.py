@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from speechchurn.app.marks import MARKS_CSV
 from speechchurn.cli.main import ExistingDir, app
 from speechchurn.cli.options import (
     EXIT_CANNOT_LISTEN,
@@ -21,7 +22,6 @@ from speechchurn.cli.options import (
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-MARKS_CSV = "marks.csv"
 LEXICON_STATS_CSV = "lexicon_stats.csv"
 LEXICON_DIFF = "lexicon_suggestions.diff"
 
