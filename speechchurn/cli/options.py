@@ -25,7 +25,7 @@ import typer
 
 from speechchurn.asr.models import ENGINE_FASTER, ENGINES
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
-from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.vocab import DEFAULT_TIMEZONE, EARLIEST_CALL_YEAR, LATEST_CALL_YEAR
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -97,9 +97,12 @@ def parse_date(value: str | None) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as e:
         raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from e
+    if not EARLIEST_CALL_YEAR <= day.year <= LATEST_CALL_YEAR:
+        raise typer.BadParameter(f"{value!r} is not between {EARLIEST_CALL_YEAR} and {LATEST_CALL_YEAR}")
+    return day
 
 
 def parse_timezone(value: str) -> str:

@@ -395,6 +395,11 @@ def load_rules(path: Path | str | None = None) -> Rules:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise ConfigError(f"{path.name}: cannot read rules file ({e.strerror})") from e
+    except UnicodeDecodeError as e:  # TOML is UTF-8 by definition; Windows editors may save GBK
+        raise ConfigError(
+            f"{path.name}: rules file is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+            "save it as UTF-8"
+        ) from e
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
