@@ -12,6 +12,8 @@ import textwrap
 import pytest
 from conftest import SAMPLES
 from desk_support import analyze_samples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from speechchurn.cli import app as cli_app
@@ -74,6 +76,21 @@ def _one_line_error(output: str) -> str:
 def test_huge_numbers_are_404_or_400(client, path, status):
     response = client.get(path)
     assert response.status_code == status, (path, response.text[:200])
+
+
+@pytest.mark.parametrize(
+    ("range_header", "statuses"),
+    [
+        (f"bytes={HUGE}-", (416,)),
+        (f"bytes=0-{HUGE}", (206,)),
+        (f"bytes=-{HUGE}", (206,)),
+        ("bytes=" + "9" * 5000 + "-", (416,)),
+        ("bytes=0-" + "9" * 5000, (206,)),
+    ],
+)
+def test_huge_ranges_are_416_or_the_whole_file(client, range_header, statuses):
+    response = client.get("/audio/1", headers={"Range": range_header})
+    assert response.status_code in statuses, (range_header, response.status_code)
 
 
 def test_huge_hit_id_in_a_post_is_404(client):
@@ -247,3 +264,20 @@ def test_serve_listens_on_the_socket_it_bound(desk_out, monkeypatch):
     result = runner.invoke(cli_app, ["serve", str(desk_out), "--port", str(port)])
     assert result.exit_code == 0, result.output
     assert seen["address"] == ("127.0.0.1", port)
+
+
+# --- any text in a URL: never a server error ------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(
+        ["/search?q=", "/?page=", "/customer/", "/call/", "/audio/", "/login?token=", "/?open=1&page="]
+    ),
+    st.text(st.characters(codec="utf-8"), max_size=40),
+)
+def test_any_text_in_a_url_is_never_a_server_error(client, prefix, text):
+    from urllib.parse import quote
+
+    response = client.get(prefix + quote(text, safe=""), follow_redirects=False)
+    assert response.status_code < 500, (prefix, text, response.status_code)
