@@ -186,6 +186,7 @@ def test_forget_with_hashed_outputs_removes_the_hashed_key_too(tmp_path):
         (["--caller", "   "], "not a caller key"),
         (["--caller", "unknown"], "not a caller key"),
         (["--before", "2026-13-01"], "YYYY-MM-DD"),
+        (["--lift"], "--lift needs the --caller"),
     ],
 )
 def test_forget_usage_errors_are_one_line(tmp_path, args, message):

@@ -58,6 +58,8 @@ def forget(
     from speechchurn.batch import forget as library
 
     callers = tuple(caller or ())
+    if lift and not callers:
+        raise fail("--lift needs the --caller N whose tombstone to lift", EXIT_USAGE)
     if lift or lift_retention:
         with library_errors():
             lifted = library.lift(out_dir, callers, lift_retention)
