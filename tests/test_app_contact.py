@@ -142,6 +142,8 @@ def _hit(client: TestClient) -> int:
         {"Origin": "http://[::1"},  # malformed
         {"Referer": "http://evil.example/page"},
         {"Origin": "http://evil.example", "Referer": "http://testserver/customer/1"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"},
     ],
 )
 def test_posts_from_another_origin_are_refused(client, headers):
@@ -165,6 +167,7 @@ def test_posts_from_another_origin_are_refused(client, headers):
         {"Origin": "http://testserver"},
         {"Origin": "http://testserver:80"},
         {"Referer": "http://testserver/customer/13998765402"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
     ],
 )
 def test_same_origin_posts_still_work(client, headers):

@@ -63,7 +63,10 @@ def check_token(token: str | None) -> str | None:
 
 def same_origin(headers: dict[bytes, bytes]) -> bool:
     """False when the request's Origin (else Referer) names another host:port than its Host header,
-    or is the opaque `null`; True when it matches or neither header is present."""
+    or is the opaque `null`, or the browser's Sec-Fetch-Site says another site; True when it matches
+    or no such header is present."""
+    if headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site"):
+        return False  # the browser itself says the request comes from another site
     sent = headers.get(b"origin") or headers.get(b"referer")
     if sent is None:
         return True
