@@ -23,8 +23,8 @@ from speechchurn.cli.options import EXIT_USAGE
 pytest.importorskip("starlette.testclient")
 from starlette.testclient import TestClient  # noqa: E402
 
-from speechchurn.app import marks  # noqa: E402
 from speechchurn.app.web import DeskConfig, create_app  # noqa: E402
+from speechchurn.review import marks  # noqa: E402
 
 GONE = "13998765402"  # the complainer: two calls, keyword hits, in the review queue
 KEPT = "13812345601"  # the loyal customer: three calls
@@ -194,3 +194,12 @@ def test_forget_usage_errors_are_one_line(tmp_path, args, message):
     result = runner.invoke(cli_app, ["forget", str(out), *args])
     assert result.exit_code == EXIT_USAGE and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_forget_refuses_to_unhash_outputs_without_the_salt(tmp_path):
+    out = analyze_samples(tmp_path / "out")
+    assert runner.invoke(cli_app, ["grade", str(out), "-q", "--hash-callers", "pepper"]).exit_code == 0
+    result = runner.invoke(cli_app, ["forget", str(out), "--caller", GONE])
+    assert result.exit_code == EXIT_USAGE and "--hash-callers" in result.output
+    assert GONE in _store_dump(out)  # nothing was deleted
+    assert KEPT not in _file_texts(out)["callers.csv"]  # and nothing rewritten unhashed

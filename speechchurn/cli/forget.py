@@ -55,7 +55,7 @@ def forget(
     """Forget customers: remove their calls, transcripts, evidence, marks and desk rows, rewrite every
     output without them, and keep a salted-hash tombstone so `analyze` does not bring them back."""
     setup_logging()
-    from speechchurn.batch import forget as library
+    from speechchurn import forget as library
 
     callers = tuple(caller or ())
     if lift and not callers:
@@ -68,24 +68,11 @@ def forget(
         return
     if not callers and before is None:
         raise fail("name what to forget: --caller N and/or --before DATE", EXIT_USAGE)
-    request = library.ForgetRequest(
-        callers, before, timezone, delete_audio, audio_root, _hashed(callers, hash_callers)
-    )
+    privacy = _privacy(redact, hash_callers)
+    request = library.ForgetRequest(callers, before, timezone, delete_audio, audio_root, privacy)
     with library_errors():
         result = library.forget(out_dir, request)
-        library.rewrite_outputs(out_dir, _privacy(redact, hash_callers))
     _print(result)
-
-
-def _hashed(callers: tuple[str, ...], salt: str | None) -> tuple[str, ...]:
-    """The callers' keys in outputs hashed with --hash-callers (the desk writes overrides under them)."""
-    if not salt:
-        return ()
-    from speechchurn.batch.forget import caller_keys
-    from speechchurn.text.redact import hash_caller
-
-    with library_errors():
-        return tuple(hash_caller(c, salt) for c in caller_keys(callers))
 
 
 def _privacy(redact: bool, salt: str | None):
@@ -110,4 +97,4 @@ def _print(result) -> None:
         typer.echo(f"  {table}: {count} rows")
     for path in result.audio_deleted:
         typer.echo(f"deleted {path}")
-    typer.echo("outputs rewritten")
+    typer.echo(f"rewrote {', '.join(sorted({p.name for p in result.rewritten}))}")

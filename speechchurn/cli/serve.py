@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from speechchurn.app.marks import MARKS_CSV
 from speechchurn.cli.main import ExistingDir, app
 from speechchurn.cli.options import (
     EXIT_CANNOT_LISTEN,
@@ -32,7 +31,7 @@ app.add_typer(marks_app, name="marks")
 def _audio_root(out_dir: Path, audio_root: Path | None) -> Path:
     if audio_root is not None:
         return audio_root
-    from speechchurn.app.marks import connect
+    from speechchurn.review.marks import connect
 
     db = connect(out_dir)
     try:
@@ -139,13 +138,13 @@ def _run(application, listener, host: str, port: int) -> None:
 def marks_export(
     out_dir: ExistingDir,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help=f"CSV path (default OUT_DIR/{MARKS_CSV}).")
+        Path | None, typer.Option("--output", "-o", help="CSV path (default OUT_DIR/marks.csv).")
     ] = None,
 ) -> None:
     """Write every reviewer mark (hit verdicts, customer reviews, tier overrides) to CSV."""
     import pandas as pd
 
-    from speechchurn.app.marks import EXPORT_COLUMNS, connect, export_rows
+    from speechchurn.review.marks import EXPORT_COLUMNS, MARKS_CSV, connect, export_rows
 
     with library_errors():
         db = connect(out_dir)
@@ -181,8 +180,8 @@ def lexicon_stats(
     """Precision of each term and match kind from reviewer marks; suggest drops / exact-only; write a diff."""
     import pandas as pd
 
-    from speechchurn.app.feedback import lexicon_diff, suggestions, term_stats
-    from speechchurn.app.marks import connect
+    from speechchurn.review.feedback import lexicon_diff, suggestions, term_stats
+    from speechchurn.review.marks import connect
 
     with library_errors():
         db = connect(out_dir)

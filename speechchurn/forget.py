@@ -6,11 +6,13 @@ marks, reviews and tier overrides (and their log lines), and the desk's index ro
 tombstone of each caller (batch/tombstones.py) so that a rerun of `analyze` does not bring them back.
 `ForgetRequest(before=date)` purges every call that started before that day the same way and leaves
 a retention cut-off. The store is then vacuumed (SQLite's secure_delete on, FTS merged) so deleted
-text does not linger in free pages, and every output is rewritten from what is left.
+text does not linger in free pages, and every output is rewritten from what is left by the one
+grading run (grading_run.run_grading with the last run's options), protected as the last run's were.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -19,9 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speechchurn import outputs
 from speechchurn.batch import tombstones
+from speechchurn.batch.pipeline import export_outputs
 from speechchurn.batch.store import Store
 from speechchurn.errors import ConfigError
+from speechchurn.grading_run import last_options, last_privacy, run_grading
+from speechchurn.privacy import PrivacyOptions
+from speechchurn.review.marks import EXPORT_COLUMNS, MARKS_CSV, connect, export_rows
+from speechchurn.text.redact import hash_caller
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
@@ -40,7 +48,7 @@ class ForgetRequest:
     timezone: str = DEFAULT_TIMEZONE  # the day `before` starts in
     delete_audio: bool = False  # also delete the recordings under audio_root
     audio_root: Path | None = None  # default: the folder `analyze` recorded
-    hashed_as: tuple[str, ...] = ()  # the callers' hashed keys in outputs written with --hash-callers
+    privacy: PrivacyOptions | None = None  # as the analysis: --hash-callers SALT is needed when it hashed
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ForgetResult:
     counts: dict[str, int] = field(default_factory=dict)  # table -> rows deleted
     audio_deleted: tuple[Path, ...] = ()
     retention_before: dt.datetime | None = None
+    rewritten: tuple[Path, ...] = ()  # the outputs written again without them
 
 
 def caller_keys(raw: Iterable[str]) -> tuple[str, ...]:
@@ -66,10 +75,13 @@ def caller_keys(raw: Iterable[str]) -> tuple[str, ...]:
 
 
 def forget(out_dir: Path, request: ForgetRequest) -> ForgetResult:
-    """Delete the callers / old calls of `request` from the store (outputs: `rewrite_outputs`)."""
+    """Delete the callers / old calls of `request` from the store and rewrite every output."""
     if not request.callers and request.before is None:
         raise ConfigError("name what to forget: --caller N and/or --before DATE")
+    out_dir = Path(out_dir)
     callers = caller_keys(request.callers)
+    privacy = _privacy(out_dir, request.privacy)  # checked before anything is deleted
+    hashed = tuple(hash_caller(c, privacy.caller_salt) for c in callers) if privacy.caller_salt else ()
     cutoff = _day_start(request.before, request.timezone) if request.before else None
     with Store(out_dir, create=False) as store:
         db = store.db
@@ -77,7 +89,7 @@ def forget(out_dir: Path, request: ForgetRequest) -> ForgetResult:
         root = _audio_root(db, request.audio_root) if request.delete_audio else None
         with store.transaction():
             files, shas = _doomed_files(db, callers, cutoff)
-            counts = _delete(db, files, shas, callers + request.hashed_as)
+            counts = _delete(db, files, shas, callers + hashed)
             at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             for caller in callers:
                 tombstones.bury(db, caller, at)
@@ -85,31 +97,40 @@ def forget(out_dir: Path, request: ForgetRequest) -> ForgetResult:
         _compact(db)
     deleted = _delete_audio(root, files) if root is not None else ()
     log.info("forgot %d callers, %d recordings", len(callers), len(files))
-    return ForgetResult(callers, tuple(files), counts, deleted, retention)
+    rewritten = rewrite_outputs(out_dir, privacy)
+    return ForgetResult(callers, tuple(files), counts, deleted, retention, rewritten)
 
 
-def rewrite_outputs(out_dir: Path, privacy=None) -> tuple[Path, ...]:
-    """Every output of `out_dir` again from the store as `forget` left it (the files that exist)."""
-    from speechchurn.batch.pipeline import export_outputs, grade, write_reports
+def _privacy(out_dir: Path, given: PrivacyOptions | None) -> PrivacyOptions:
+    """The protection to rewrite with: the last run's redaction kept on; its hashing needs the salt."""
+    given = given or PrivacyOptions()
+    redacted, hashed = last_privacy(out_dir)
+    if hashed and not given.caller_salt:
+        raise ConfigError(
+            f"{out_dir}: the outputs were written with --hash-callers; pass the same --hash-callers SALT "
+            "so that they are rewritten hashed (nothing was deleted)"
+        )
+    return dataclasses.replace(given, redact=given.redact or redacted)
 
+
+def rewrite_outputs(out_dir: Path, privacy: PrivacyOptions | None = None) -> tuple[Path, ...]:
+    """Every output of `out_dir` again from the store: the exports, then the one grading run with the
+    last run's options (callers.csv, review.csv, report.html, callers.xlsx, every output protected),
+    then marks.csv when one was exported."""
     out_dir = Path(out_dir)
     with Store(out_dir, create=False) as store:
         export_outputs(store, out_dir)
-    grade(out_dir)
-    if privacy is not None and privacy.active:
-        from speechchurn.privacy import protect_outputs
-
-        protect_outputs(out_dir, privacy)
-    written = [p for p in write_reports(out_dir) if p.exists()]
-    return (*written, *_rewrite_marks_export(out_dir))
+    exported = (outputs.CALLS_CSV, outputs.TRANSCRIPTS_JSONL, outputs.EVIDENCE_JSONL, outputs.ERRORS_CSV)
+    options = dataclasses.replace(
+        last_options(out_dir), privacy=privacy or PrivacyOptions(), privacy_tables=None, reports=True
+    )
+    result = run_grading(out_dir, options)
+    return (*(out_dir / name for name in exported), *result.written, *_rewrite_marks_export(out_dir))
 
 
 def _rewrite_marks_export(out_dir: Path) -> tuple[Path, ...]:
     """marks.csv (`speechchurn marks export`) again, when there is one: the forgotten marks are gone."""
     import pandas as pd
-
-    from speechchurn import outputs
-    from speechchurn.app.marks import EXPORT_COLUMNS, MARKS_CSV, connect, export_rows
 
     path = out_dir / MARKS_CSV
     if not path.is_file():
