@@ -25,7 +25,7 @@ from speechchurn import outputs
 from speechchurn.batch import tombstones
 from speechchurn.batch.pipeline import export_outputs
 from speechchurn.batch.store import Store
-from speechchurn.errors import ConfigError
+from speechchurn.errors import ConfigError, ReportError, SpeechchurnError
 from speechchurn.grading_run import last_options, last_privacy, run_grading
 from speechchurn.privacy import PrivacyOptions
 from speechchurn.review.marks import EXPORT_COLUMNS, MARKS_CSV, connect, export_rows
@@ -39,6 +39,8 @@ MARK_TABLES_BY_CALLER = ("desk_customer_reviews", "desk_tier_overrides")
 DESK_INDEX_BY_FILE = "desk_calls"
 DESK_INDEX_BY_CALLER = ("desk_hits", "desk_callers")
 DESK_CALLERS_STAMP = "callers_stamp"  # desk_meta key: forces the desk to re-read callers.csv
+# what the grading run writes (report/html.py REPORT_HTML, report/workbook.py WORKBOOK_XLSX: floor 4)
+GRADED_OUTPUTS = (outputs.CALLERS_CSV, outputs.REVIEW_CSV, "report.html", "callers.xlsx")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,16 @@ def rewrite_outputs(out_dir: Path, privacy: PrivacyOptions | None = None) -> tup
     options = dataclasses.replace(
         last_options(out_dir), privacy=privacy or PrivacyOptions(), privacy_tables=None, reports=True
     )
-    result = run_grading(out_dir, options)
+    try:
+        result = run_grading(out_dir, options)
+    except SpeechchurnError as e:  # a rules / model file of the last run is gone, ...
+        stale = [out_dir / name for name in GRADED_OUTPUTS if (out_dir / name).exists()]
+        for path in stale:  # they still name the forgotten: better no file than that one
+            path.unlink()
+        raise ReportError(
+            f"{out_dir}: removed from the store, but the grading run failed ({e}); deleted "
+            f"{', '.join(p.name for p in stale) or 'nothing'}: fix that and run `speechchurn grade` again"
+        ) from e
     return (*(out_dir / name for name in exported), *result.written, *_rewrite_marks_export(out_dir))
 
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from speechchurn import outputs
 from speechchurn.cli import app as cli_app
 from speechchurn.cli.options import EXIT_USAGE
+from speechchurn.resources import default_rules_path
 
 pytest.importorskip("starlette.testclient")
 from starlette.testclient import TestClient  # noqa: E402
@@ -203,3 +204,17 @@ def test_forget_refuses_to_unhash_outputs_without_the_salt(tmp_path):
     assert result.exit_code == EXIT_USAGE and "--hash-callers" in result.output
     assert GONE in _store_dump(out)  # nothing was deleted
     assert KEPT not in _file_texts(out)["callers.csv"]  # and nothing rewritten unhashed
+
+
+def test_a_failed_grading_run_leaves_no_output_naming_them(tmp_path):
+    rules = tmp_path / "rules.toml"
+    shutil.copy(default_rules_path(), rules)
+    out = analyze_samples(tmp_path / "out")
+    assert runner.invoke(cli_app, ["grade", str(out), "-q", "--rules", str(rules)]).exit_code == 0
+    rules.unlink()  # the last run's rules file is gone: its grading run cannot be repeated
+    result = runner.invoke(cli_app, ["forget", str(out), "--caller", GONE])
+    assert result.exit_code == 1 and "speechchurn grade" in result.output and "Traceback" not in result.output
+    assert GONE not in _store_dump(out)
+    for name, text in _file_texts(out).items():
+        assert GONE not in text, name
+    assert not (out / "callers.csv").exists()
