@@ -227,7 +227,8 @@ def test_two_desks_start_at_once_on_an_unindexed_out_dir(tmp_path):
 def test_a_request_does_not_wait_for_another_desks_build(desk_out):
     from filelock import FileLock
 
-    from speechchurn.app import index, marks
+    from speechchurn.app import index
+    from speechchurn.review import marks
 
     db = marks.connect(desk_out)
     try:
