@@ -218,3 +218,18 @@ def test_a_failed_grading_run_leaves_no_output_naming_them(tmp_path):
     for name, text in _file_texts(out).items():
         assert GONE not in text, name
     assert not (out / "callers.csv").exists()
+
+
+def test_a_call_finished_after_forget_is_not_stored(tmp_path):
+    """`forget` while `analyze` is transcribing: the call that finishes afterwards stays out."""
+    from speechchurn.batch.store import Store
+    from speechchurn.batch.worker import CallRecord
+
+    out = analyze_samples(tmp_path / "out")
+    _forget(str(out), "--caller", GONE)
+    row = {"file": "late.wav", "caller": GONE, "started_at": "2026-11-30T10:00:00+08:00"}
+    kept = {"file": "kept.wav", "caller": KEPT, "started_at": "2026-11-30T10:00:00+08:00"}
+    with Store(out) as store:
+        assert store.record_call(CallRecord("late.wav", "ab" * 32, "run", "tlate", 1.0, (), row, ())) is False
+        assert store.record_call(CallRecord("kept.wav", "cd" * 32, "run", "tkept", 1.0, (), kept, ())) is True
+    assert GONE not in _store_dump(out)

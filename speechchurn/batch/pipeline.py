@@ -26,7 +26,7 @@ log = logging.getLogger("speechchurn")
 
 @dataclass(frozen=True)
 class Progress:
-    """Emitted after each file; `status` is done, failed or cached."""
+    """Emitted after each file; `status` is done, failed, cached or forgotten (a `forget` ran meanwhile)."""
 
     file: str
     status: str
@@ -207,7 +207,9 @@ def _run_jobs(
     results = choose_executor(options, len(tasks)).map(tasks, options, lexicon)
     for i, result in enumerate(results, first_index + 1):
         if isinstance(result, CallRecord):
-            store.record_call(result)
+            if not store.record_call(result):  # `forget` ran meanwhile: the caller stays forgotten
+                _notify(on_progress, Progress(result.file, "forgotten", i, total, 0.0))
+                continue
             done += 1
             profile = profile.add(result)
             _notify(on_progress, Progress(result.file, "done", i, total, result.audio_s))

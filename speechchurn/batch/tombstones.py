@@ -102,6 +102,22 @@ def excluder(db: sqlite3.Connection) -> Callable[[str, dt.datetime], bool]:
     return excluded
 
 
+def is_excluded(db: sqlite3.Connection, caller: str, started_at: str | None) -> bool:
+    """Whether a finished call (its stored row's caller and ISO start) must not be stored: one indexed
+    lookup, made inside the storing transaction so a `forget` that ran meanwhile is seen."""
+    cutoff = retention_cutoff(db)
+    if cutoff is not None and started_at:
+        try:
+            if dt.datetime.fromisoformat(started_at) < cutoff:
+                return True
+        except (TypeError, ValueError):  # a naive or odd time: the cut-off cannot judge it
+            pass
+    if not _has_table(db) or _meta(db, SALT_KEY) is None:
+        return False
+    found = db.execute("SELECT 1 FROM forgotten_callers WHERE caller_hash = ?", (tombstone_hash(db, caller),))
+    return found.fetchone() is not None
+
+
 def _has_table(db: sqlite3.Connection) -> bool:
     found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'forgotten_callers'")
     return found.fetchone() is not None
