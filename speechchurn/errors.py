@@ -2,7 +2,16 @@
 
 
 class SpeechchurnError(Exception):
-    """Base class for every error speechchurn raises on purpose."""
+    """Base class for every error speechchurn raises on purpose. Its message is always one printable
+    line: control characters from untrusted input (a key, a file name, a cell) are shown escaped."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters written as escapes (\\n, \\x00)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class AudioDecodeError(SpeechchurnError):

@@ -220,6 +220,12 @@ def last_options(out_dir: Path) -> GradingOptions:
     return GradingOptions(**values)
 
 
+def last_privacy(out_dir: Path) -> tuple[bool, bool]:
+    """(redacted, hashed): how the last grading run of `out_dir` protected its outputs."""
+    was = _recorded(out_dir).get(_PRIVACY_KEY, {})
+    return bool(was.get("redact")), bool(was.get("hashed"))
+
+
 def refresh_after_override(out_dir: Path, privacy: PrivacyOptions | None = None) -> GradingResult | None:
     """The desk's refresh after a tier override: the last run again (same options), with the report.
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 # --- time and audio ------------------------------------------------------------------------------
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # time zone of naive timestamps (mainland China call centres)
+EARLIEST_CALL_YEAR = 1900  # call times and --as-of dates outside these years are refused as typos:
+LATEST_CALL_YEAR = 2200  # pandas timestamps end in 2262, and no call centre recorded before 1900
 SAMPLE_RATE_HZ = 16_000  # Hz: every decoded channel; what Whisper and the Silero VAD expect
 
 # --- speaker roles -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from conftest import SAMPLES
 from desk_support import analyze_samples
 from typer.testing import CliRunner
 
+from benchmarks.serve_load import free_port
 from speechchurn import outputs
 from speechchurn.cli import app as cli_app
 
@@ -269,11 +270,16 @@ def test_serve_binds_loopback_and_needs_a_token_elsewhere(desk_out, monkeypatch)
     import uvicorn
 
     started = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: started.update(app=app, host=host))
-    local = runner.invoke(cli_app, ["serve", str(desk_out), "--port", "8765"])
-    assert local.exit_code == 0 and "http://127.0.0.1:8765/" in local.output and "token" not in local.output
+
+    def run(server, sockets=None):
+        started.update(app=server.config.app, host=server.config.host)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    local = runner.invoke(cli_app, ["serve", str(desk_out), "--port", str(free_port())])
+    assert local.exit_code == 0 and "http://127.0.0.1:" in local.output and "token" not in local.output
     assert started["host"] == "127.0.0.1"
-    wide = runner.invoke(cli_app, ["serve", str(desk_out), "--host", "0.0.0.0"])
+    wide = runner.invoke(cli_app, ["serve", str(desk_out), "--host", "0.0.0.0", "--port", str(free_port())])
     token = re.search(r"login\?token=(\S+)", wide.output).group(1)
     assert started["host"] == "0.0.0.0" and len(token) >= 20
     client = TestClient(started["app"])

@@ -5,6 +5,10 @@ The index lives in OUT_DIR/speechchurn.db beside the store's tables. `sync` is i
 re-read only when its store ``run_key`` changed (re-analysis), and the customers only when callers.csv
 changed, so a server over 10,000 calls starts in seconds after the first time and every page is a few
 indexed queries. Call ids (``desk_calls.id``) stay the same for unchanged files.
+
+Two desks may start at once on one OUT_DIR: `sync` runs under a file lock (OUT_DIR/.desk-index.lock)
+and reads the store inside its write transaction, so the second desk waits for the first build and
+then finds nothing left to index.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ CALLERS_CSV = "callers.csv"  # outputs.CALLERS_CSV (kept literal: importing outp
 SEARCH_LIMIT = 100  # transcript lines per search page
 QUEUE_PAGE_SIZE = 50  # customers per queue page
 MAX_QUERY_TOKENS = 12  # jieba tokens kept of a search query
+INDEX_LOCK = ".desk-index.lock"  # in OUT_DIR: one index build at a time, across processes
+LOCK_WAIT_S = 900.0  # s a starting desk waits for another desk's first build (60,000 lines: ~30 s)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS desk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,30 +79,40 @@ def tokens(text: str) -> list[str]:
     return [w for w in words if w and re.search(r"\w", w)]
 
 
-def sync(db: sqlite3.Connection, out_dir: Path, caller_salt: str | None = None) -> SyncResult:
+def sync(
+    db: sqlite3.Connection, out_dir: Path, caller_salt: str | None = None, wait_s: float = LOCK_WAIT_S
+) -> SyncResult | None:
     """Bring the desk tables up to date with the store and callers.csv.
 
     `caller_salt`: the `--hash-callers` salt the outputs were written with; callers.csv's hashed keys
-    are mapped back to the store's callers so customers and their calls join again."""
-    ensure_schema(db)
-    updated, removed = _sync_calls(db)
-    callers = _sync_callers(db, Path(out_dir), caller_salt)
+    are mapped back to the store's callers so customers and their calls join again. Waits up to
+    `wait_s` for another process's sync; None when it is still running then (nothing done)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(Path(out_dir) / INDEX_LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if wait_s <= 0:
+            return None
+        log.warning("another desk is indexing %s; waiting for it", out_dir)
+        try:
+            lock.acquire(timeout=wait_s)
+        except Timeout:
+            return None
+    try:
+        ensure_schema(db)
+        updated, removed = _sync_calls(db)
+        callers = _sync_callers(db, Path(out_dir), caller_salt)
+    finally:
+        lock.release()
     return SyncResult(updated, removed, callers)
 
 
 def _sync_calls(db: sqlite3.Connection) -> tuple[int, int]:
-    store = {
-        f: (sha, key)
-        for f, sha, key in db.execute(
-            "SELECT f.file, f.sha256, f.run_key FROM files f JOIN calls c USING (file) "
-            "WHERE f.status = 'done'"
-        )
-    }
-    desk = {f: (i, key) for i, f, key in db.execute("SELECT id, file, run_key FROM desk_calls")}
-    changed = [f for f, (_, key) in store.items() if f not in desk or desk[f][1] != key]
-    gone = [desk[f][0] for f in desk if f not in store]
-    db.execute("BEGIN IMMEDIATE")
+    db.execute("BEGIN IMMEDIATE")  # the diff is read inside the write transaction: no stale view
     try:
+        changed, gone, store, desk = _call_diff(db)
         for call_id in gone:
             _drop_call(db, call_id)
         db.executemany("DELETE FROM desk_calls WHERE id = ?", [(i,) for i in gone])
@@ -109,6 +125,21 @@ def _sync_calls(db: sqlite3.Connection) -> tuple[int, int]:
     if changed or gone:
         log.info("desk index: %d calls indexed, %d removed", len(changed), len(gone))
     return len(changed), len(gone)
+
+
+def _call_diff(db: sqlite3.Connection) -> tuple[list[str], list[int], dict, dict]:
+    """(files to (re)index, desk call ids whose file left the store, store files, desk files)."""
+    store = {
+        f: (sha, key)
+        for f, sha, key in db.execute(
+            "SELECT f.file, f.sha256, f.run_key FROM files f JOIN calls c USING (file) "
+            "WHERE f.status = 'done'"
+        )
+    }
+    desk = {f: (i, key) for i, f, key in db.execute("SELECT id, file, run_key FROM desk_calls")}
+    changed = [f for f, (_, key) in store.items() if f not in desk or desk[f][1] != key]
+    gone = [desk[f][0] for f in desk if f not in store]
+    return changed, gone, store, desk
 
 
 def _drop_call(db: sqlite3.Connection, call_id: int) -> None:

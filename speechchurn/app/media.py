@@ -23,6 +23,7 @@ PLAYBACK_RATE_HZ = 16_000  # Hz, sample rate of transcoded audio (16-bit PCM WAV
 PLAYBACK_SAMPLE_BYTES = 2  # 16-bit
 CACHE_BYTES = 256 * 1024 * 1024  # bytes of transcoded audio kept in memory (LRU)
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_OFFSET_DIGITS = 19  # a Range offset longer than this is past the end (int() refuses > 4300 digits)
 
 
 class NotFound(Exception):
@@ -163,14 +164,21 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = RANGE_RE.match(header.strip())
     if match is None:
         return None  # multi-range or another unit: answer with the whole file
-    first, last = match.groups()
-    if not first and not last:
+    first, last = (_offset(g) for g in match.groups())
+    if first is None and last is None:
         return None
-    if not first:
-        start, stop = max(size - int(last), 0), size
+    if first is None:
+        start, stop = max(size - last, 0), size
     else:
-        start = int(first)
-        stop = min(int(last) + 1, size) if last else size
+        start = first
+        stop = min(last + 1, size) if last is not None else size
     if start >= size or start >= stop:
         raise RangeNotSatisfiable(header)
     return start, stop
+
+
+def _offset(digits: str | None) -> int | None:
+    """A byte offset from a Range header; past MAX_OFFSET_DIGITS it is simply past any file's end."""
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= MAX_OFFSET_DIGITS else 10**MAX_OFFSET_DIGITS

@@ -9,6 +9,7 @@ thread with its own SQLite connection (WAL: readers never block the writer).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from urllib.parse import unquote
 import jinja2
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -39,6 +41,24 @@ CHUNK_BYTES = 256 * 1024  # bytes per chunk of streamed audio
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 TIER_CHOICES = ("VIP", "ordinary", "silent")
 REVIEWER_COOKIE = "desk_reviewer"  # set by desk.js (URL-encoded) from the reviewer box
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer; a larger id in a URL names nothing (404)
+MAX_PAGE = 10**6  # queue pages; a larger ?page= is a bad request (400), never an overflow
+
+
+class RowIdConvertor(Convertor):
+    """`{name:rowid}`: digits as an int; -1 (names no row) past MAX_ROW_ID or Python's int-string limit."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> int:
+        number = int(value) if len(value) <= len(str(MAX_ROW_ID)) else -1
+        return number if number <= MAX_ROW_ID else -1
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("rowid", RowIdConvertor())
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,10 @@ class Desk:
             db = self.db()
             stamp = self._store_stamp(db)
             if force or stamp != self._stamp:
-                result = index.sync(db, self.config.out_dir, self.config.caller_salt)
-                self._stamp = self._store_stamp(db)
+                wait_s = index.LOCK_WAIT_S if force else 0.0  # a request never waits for another desk
+                result = index.sync(db, self.config.out_dir, self.config.caller_salt, wait_s)
+                if result is not None:
+                    self._stamp = self._store_stamp(db)
                 log.info("desk index synced: %s", result)
         finally:
             self._sync_lock.release()
@@ -151,6 +173,7 @@ def _mmss(seconds) -> str:
 
 
 def create_app(config: DeskConfig) -> Starlette:
+    security.check_token(config.token)  # a blank or short token would let anyone in
     desk = Desk(config)
     views = _Views(desk, _templates(desk))
     routes = [
@@ -160,9 +183,9 @@ def create_app(config: DeskConfig) -> Starlette:
         Route("/customer/{caller:str}", views.customer),
         Route("/customer/{caller:str}/review", views.review, methods=["POST"]),
         Route("/customer/{caller:str}/tier", views.tier, methods=["POST"]),
-        Route("/call/{call_id:int}", views.call),
-        Route("/audio/{call_id:int}", views.audio),
-        Route("/hit/{hit_id:int}/mark", views.mark_hit, methods=["POST"]),
+        Route("/call/{call_id:rowid}", views.call),
+        Route("/audio/{call_id:rowid}", views.audio),
+        Route("/hit/{hit_id:rowid}/mark", views.mark_hit, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("speechchurn.app", "static")]), name="static"),
     ]
     app = Starlette(routes=routes)
@@ -212,10 +235,9 @@ class _Views:
 
     def queue(self, request: Request) -> Response:
         self.desk.refresh()
-        try:
-            page = max(int(request.query_params.get("page", "1")), 1)
-        except ValueError:
-            page = 1
+        page = _page_number(request.query_params.get("page", "1"))
+        if page is None:
+            return PlainTextResponse(f"400: page must be a number up to {MAX_PAGE}", status_code=400)
         only_open = request.query_params.get("open") == "1"
         everyone = request.query_params.get("all") == "1"
         items, total = queries.queue_page(self.desk.db(), page, only_open, everyone)
@@ -234,7 +256,8 @@ class _Views:
 
     def call(self, request: Request) -> Response:
         self.desk.refresh()
-        data = queries.call(self.desk.db(), request.path_params["call_id"])
+        call_id = _row_id(request, "call_id")
+        data = None if call_id is None else queries.call(self.desk.db(), call_id)
         if data is None:
             return self._not_found(request, "该通话")
         return self._page(request, "call.html.j2", {"call": data, "t": data["timeline"]})
@@ -251,7 +274,8 @@ class _Views:
         form = await self._checked_form(request)
         if form is None:
             return JSONResponse({"error": "CSRF token missing or wrong"}, status_code=403)
-        found = queries.hit_by_id(self.desk.db(), request.path_params["hit_id"])
+        hit_id = _row_id(request, "hit_id")
+        found = None if hit_id is None else queries.hit_by_id(self.desk.db(), hit_id)
         if found is None:
             return JSONResponse({"error": "no such hit"}, status_code=404)
         try:
@@ -303,10 +327,12 @@ class _Views:
     # --- audio ----------------------------------------------------------------------------------
 
     def audio(self, request: Request) -> Response:
+        call_id = _row_id(request, "call_id")
+        db = self.desk.db()
         row = (
-            self.desk.db()
-            .execute("SELECT file FROM desk_calls WHERE id = ?", (request.path_params["call_id"],))
-            .fetchone()
+            None
+            if call_id is None
+            else db.execute("SELECT file FROM desk_calls WHERE id = ?", (call_id,)).fetchone()
         )
         if row is None:
             return PlainTextResponse("404: no such call", status_code=404)
@@ -327,6 +353,21 @@ class _Views:
         return StreamingResponse(
             body, status_code=206 if span else 200, media_type=audio.media_type, headers=headers
         )
+
+
+def _row_id(request: Request, name: str) -> int | None:
+    """A row id from the path (RowIdConvertor), or None when it cannot name a row."""
+    value = request.path_params[name]
+    return value if 0 <= value <= MAX_ROW_ID else None
+
+
+def _page_number(text: str) -> int | None:
+    """?page= as 1..MAX_PAGE (not a number: the first page), or None when it is past MAX_PAGE."""
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        return 1
+    page = int(text) if len(text) <= len(str(MAX_PAGE)) + 1 else MAX_PAGE + 1
+    return max(page, 1) if page <= MAX_PAGE else None
 
 
 def _chunks(audio, start: int, stop: int):

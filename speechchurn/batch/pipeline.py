@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from speechchurn.batch import executors
+from speechchurn.batch import executors, tombstones
 from speechchurn.batch.groups import group_jobs
 from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.store import Store
@@ -31,7 +31,7 @@ log = logging.getLogger("speechchurn")
 
 @dataclass(frozen=True)
 class Progress:
-    """Emitted after each file; `status` is done, failed or cached."""
+    """Emitted after each file; `status` is done, failed, cached or forgotten (a `forget` ran meanwhile)."""
 
     file: str
     status: str
@@ -151,13 +151,17 @@ def plan_jobs(
     store.forget(sorted(set(states) - set(names)))
     analysis_key = options.analysis_key(lexicon)
     pattern = options.filename_pattern or DEFAULT_FILENAME_PATTERN
-    jobs, cached = [], []
+    jobs, cached, forgotten = [], [], 0
+    excluded = tombstones.excluder(store.db)  # callers `forget` removed, the retention cut-off
     for name, path in names.items():
         try:
             sha = file_sha256(path)
             meta = resolve_meta(path, manifest, pattern, options.timezone)
         except (OSError, SpeechchurnError) as e:
             store.record_failure(name, None, str(e))
+            continue
+        if excluded(meta.caller, meta.started_at):
+            forgotten += 1
             continue
         tkey = options.transcript_key(sha)
         rkey = options.run_key(tkey, analysis_key, meta)
@@ -167,6 +171,8 @@ def plan_jobs(
             continue
         segments = store.cached_segments(tkey)
         jobs.append(FileJob(path, name, sha, meta, tkey, None if segments is None else tuple(segments), rkey))
+    if forgotten:
+        log.info("skipped %d recordings of forgotten callers or before the retention cut-off", forgotten)
     _record_manifest_problems(store, manifest, names)
     store.mark_pending((j.file, j.sha256) for j in jobs)
     return jobs, cached, ignored
@@ -263,7 +269,9 @@ def _run_jobs(
     results = executors.choose_executor(options, len(tasks)).map(tasks, options, lexicon)
     for i, result in enumerate(results, first_index + 1):
         if isinstance(result, CallRecord):
-            store.record_call(result)
+            if not store.record_call(result):  # `forget` ran meanwhile: the caller stays forgotten
+                _notify(on_progress, Progress(result.file, "forgotten", i, total, 0.0))
+                continue
             done += 1
             profile = profile.add(result)
             _notify(on_progress, Progress(result.file, "done", i, total, result.audio_s))

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechchurn.batch import tombstones
 from speechchurn.batch.worker import CallRecord, Failure
 from speechchurn.errors import OutDirError, StoreError, StoreLockedError
 from speechchurn.filenames import printable_text
@@ -220,9 +221,13 @@ class Store:
                 (printable_text(file), sha256, printable_text(reason), _now()),
             )
 
-    def record_call(self, result: CallRecord) -> None:
-        """Commit one file's transcript, features and evidence together."""
+    def record_call(self, result: CallRecord) -> bool:
+        """Commit one file's transcript, features and evidence together; False (nothing stored) when
+        the caller was forgotten or the call is before the retention cut-off meanwhile (`forget`)."""
         with self.transaction() as db:
+            if tombstones.is_excluded(db, str(result.row.get("caller", "")), result.row.get("started_at")):
+                db.execute("DELETE FROM files WHERE file = ?", (result.file,))
+                return False
             db.execute(
                 "INSERT OR IGNORE INTO transcripts VALUES (?, ?, ?)",
                 (
@@ -245,6 +250,7 @@ class Store:
                 "VALUES (?, ?, 'done', NULL, ?, ?, ?)",
                 (result.file, result.sha256, result.run_key, result.audio_s, _now()),
             )
+        return True
 
     # --- transcript cache --------------------------------------------------------------------
 

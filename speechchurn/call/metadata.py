@@ -30,7 +30,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from speechchurn.call.phones import UNKNOWN_CALLER, caller_key
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
-from speechchurn.vocab import DEFAULT_TIMEZONE, DIRECTION_IN, DIRECTION_OUT
+from speechchurn.vocab import (
+    DEFAULT_TIMEZONE,
+    DIRECTION_IN,
+    DIRECTION_OUT,
+    EARLIEST_CALL_YEAR,
+    LATEST_CALL_YEAR,
+)
 
 log = logging.getLogger("speechchurn")
 
@@ -154,13 +160,18 @@ def parse_timestamp(raw: object, tz: str | ZoneInfo | None = DEFAULT_TZ) -> date
     ``YYYY-MM-DD HH:MM[:SS]``, ``YYYYMMDD_HHMMSS``, ``YYYY年MM月DD日 HH:MM[:SS]``, Excel exports
     (``2026/11/18 9:30:12 AM``, US ``11/18/2026 9:30``, serial day numbers like ``46344.396``) and
     datetime objects. Naive values are taken to be in ``tz``; aware
-    values are converted to ``tz``. Raises ValueError when nothing matches.
+    values are converted to ``tz``. Raises ValueError when nothing matches, or the time is outside
+    EARLIEST_CALL_YEAR..LATEST_CALL_YEAR.
     """
     zone = get_tz(tz)
     parsed = raw if isinstance(raw, datetime) else _parse_timestamp_text(str(raw))
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=zone)
-    return parsed.astimezone(zone)
+    try:
+        aware = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+    except OverflowError as e:  # 0001-01-01T00:00+14:00 has no time in `zone`
+        raise ValueError(f"timestamp {raw!r} is out of range") from e
+    if not EARLIEST_CALL_YEAR <= aware.year <= LATEST_CALL_YEAR:
+        raise ValueError(f"timestamp {raw!r} is not between {EARLIEST_CALL_YEAR} and {LATEST_CALL_YEAR}")
+    return aware
 
 
 def _parse_timestamp_text(raw: str) -> datetime:

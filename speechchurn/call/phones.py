@@ -100,6 +100,9 @@ def caller_key(raw: object) -> str | None:
 
 def _strip_country_code(international: str) -> str:
     """``international`` is country code + national number, without ``+``/``00``."""
+    international = international.lstrip("0")  # no country code starts with 0: '+0049' is '+49'
+    if not international:
+        return UNKNOWN_CALLER
     if not international.startswith(CN_COUNTRY_CODE):
         return "+" + international
     national = international[len(CN_COUNTRY_CODE) :]

@@ -2,7 +2,8 @@
 
 Commands only translate options into the library's option objects and delegate; option aliases,
 checks, logging and the error mapping live in `cli/options.py`, printing in `cli/console.py`.
-Exit codes: see `cli/options.py` (0 ok, 1 fatal, 2 usage, 3 some files failed, 130 interrupted).
+Exit codes: see `cli/options.py` (0 ok, 1 fatal, 2 usage, 3 some files failed, 5 serve cannot listen,
+130 interrupted).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ is a usage error (exit 2) that names the option. Library errors reach the user t
 
 Exit status: 0 everything succeeded; 1 a fatal error (nothing or not all could run);
 2 usage error (bad option, missing path, invalid rules/manifest/lexicon file);
-3 the batch finished but some files failed (listed in OUT_DIR/errors.csv); 130 interrupted.
+3 the batch finished but some files failed (listed in OUT_DIR/errors.csv); 5 `serve` cannot listen on
+its address (port in use, or not permitted); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from speechchurn.asr.models import ENGINE_FASTER, ENGINES
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
-from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.vocab import DEFAULT_TIMEZONE, EARLIEST_CALL_YEAR, LATEST_CALL_YEAR
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_CANNOT_LISTEN = 5  # serve: the host:port is taken or not ours to bind
 EXIT_INTERRUPTED = 130
 LOGGER = "speechchurn"
 LOG_FORMAT = "%(levelname)s %(message)s"
@@ -149,9 +151,12 @@ def parse_date(value: str | None) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as e:
         raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from e
+    if not EARLIEST_CALL_YEAR <= day.year <= LATEST_CALL_YEAR:
+        raise typer.BadParameter(f"{value!r} is not between {EARLIEST_CALL_YEAR} and {LATEST_CALL_YEAR}")
+    return day
 
 
 def parse_timezone(value: str) -> str:

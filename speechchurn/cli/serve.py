@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from speechchurn.app.security import is_loopback, new_token
+from speechchurn.app.security import check_token, is_loopback, new_token
 from speechchurn.cli.main import ExistingDir, app
-from speechchurn.cli.options import EXIT_USAGE, PlainTyper, fail, library_errors, setup_logging
+from speechchurn.cli.options import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    PlainTyper,
+    fail,
+    library_errors,
+    setup_logging,
+)
 from speechchurn.resources import lexicon_dir
 from speechchurn.review.feedback import lexicon_diff, suggestions, term_stats
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-MARKS_CSV = "marks.csv"
 LEXICON_STATS_CSV = "lexicon_stats.csv"
 LEXICON_DIFF = "lexicon_suggestions.diff"
 
@@ -79,15 +87,15 @@ def serve(
 ) -> None:
     """Open the supervisor's desk: review queue, customers, calls with playback, marking, search."""
     setup_logging(False, False)
-    import uvicorn
-
     from speechchurn.app.web import (  # lazy: jinja2, numpy, starlette (--help stays instant)
         DeskConfig,
         create_app,
     )
 
     with library_errors():  # the store is opened to find the recordings
+        token = check_token(token)
         root = _audio_root(out_dir, audio_root)
+    listener = _listen(host, port)  # before indexing: a taken port fails at once
     loopback = is_loopback(host)
     if not loopback and not token:
         token = new_token()
@@ -106,14 +114,37 @@ def serve(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
     typer.echo(f"desk: {url}login?token={token}" if token else f"desk: {url}")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    _run(application, listener, host, port)
+
+
+def _listen(host: str, port: int):
+    """A listening socket on host:port, or exit EXIT_CANNOT_LISTEN with one line (port taken, ...)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as e:
+        why = "the port is already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        raise fail(f"cannot listen on {host}:{port}: {why}", EXIT_CANNOT_LISTEN) from None
+
+
+def _run(application, listener, host: str, port: int) -> None:
+    """uvicorn on the socket `_listen` bound; a server that still fails to start exits EXIT_ERROR."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    with listener:
+        server.run(sockets=[listener])
+    if not server.started:
+        raise fail(f"the desk did not start on {host}:{port}", EXIT_ERROR)
 
 
 @marks_app.command("export")
 def marks_export(
     out_dir: ExistingDir,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help=f"CSV path (default OUT_DIR/{MARKS_CSV}).")
+        Path | None, typer.Option("--output", "-o", help="CSV path (default OUT_DIR/marks.csv).")
     ] = None,
 ) -> None:
     """Write every reviewer mark (hit verdicts, customer reviews, tier overrides) to CSV."""
@@ -121,6 +152,7 @@ def marks_export(
 
     from speechchurn.review.marks import (  # lazy: numpy (--help stays instant)
         EXPORT_COLUMNS,
+        MARKS_CSV,
         connect,
         export_rows,
     )

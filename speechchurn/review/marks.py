@@ -22,6 +22,7 @@ from pathlib import Path
 from speechchurn.batch.store import STORE_NAME
 from speechchurn.errors import SpeechchurnError
 
+MARKS_CSV = "marks.csv"  # `speechchurn marks export` writes OUT_DIR/marks.csv
 BUSY_TIMEOUT_S = 30.0  # s to wait for a write lock held by another reviewer or by analyze
 VERDICTS = ("correct", "wrong")
 OUTCOMES = ("retained", "escalated", "no_action")
