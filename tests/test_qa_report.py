@@ -1,0 +1,127 @@
+"""The QA (质检) section of report.html and the qa_calls / qa_agents sheets of callers.xlsx, over an
+OUT_DIR analysed from audio_samples (fake transcriber, real manifest) with hand-made QA results."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from conftest import SAMPLES
+from desk_support import analyze_samples
+from qa_support import CRITERIA, WORST_QUOTE, write_qa_results
+
+from speechchurn import outputs
+from speechchurn.errors import ReportError
+from speechchurn.report.html import write_report
+from speechchurn.report.workbook import QA_SHEETS, WORKBOOK_XLSX, XLSX_SHEETS, write_workbook
+
+XSS_AGENT = '<script>alert("agent")</script>'
+XSS_QUOTE = '<img src=x onerror=alert("quote")>'
+FORMULA_AGENT = '=HYPERLINK("http://evil.example","x")'
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """One fake-engine analyze of audio_samples with its manifest (agents A001..A006)."""
+    return analyze_samples(tmp_path_factory.mktemp("qa") / "out", manifest=SAMPLES / "manifest.csv")
+
+
+@pytest.fixture
+def out(analysed, tmp_path):
+    copy = tmp_path / "out"
+    shutil.copytree(analysed, copy)
+    return copy
+
+
+def _section(html: str) -> str:
+    match = re.search(r'<section id="qa">.*?</section>', html, flags=re.S)
+    assert match, "no QA section"
+    return match.group(0)
+
+
+def _report(out) -> str:
+    return write_report(out).read_text(encoding="utf-8")
+
+
+def test_no_qa_results_no_section(out):
+    html = _report(out)
+    assert 'id="qa"' not in html and 'href="#qa"' not in html and "qa-chart-" not in html
+    assert "坐席质检" not in html
+
+
+def test_report_qa_section(out):
+    rows = write_qa_results(out)
+    html = _report(out)
+    section = _section(html)
+    assert 'href="#qa"' in html
+    agents = sorted({r["agent"] for r in rows})
+    board = re.search(r'<table id="qa-agents-table".*?</table>', section, flags=re.S).group(0)
+    listed = re.findall(r"<tr[^>]*><td>(A\d+|agent)</td>", board)
+    assert sorted(listed) == agents
+    means = [float(m) for m in re.findall(r"</td><td>\d+</td><td>([\d.]+)</td>", board)]
+    assert means == sorted(means, reverse=True)  # best agent first
+    for criterion in CRITERIA:
+        assert f'<small class="muted">{criterion}</small>' in section
+    worst = re.search(r'<table id="qa-worst-table".*?</table>', section, flags=re.S).group(0)
+    assert WORST_QUOTE in worst and "致命项" in worst
+    assert 'id="qa-chart-1"' in section and 'id="qa-chart-2"' in section
+
+
+def test_report_weekly_trend_has_one_line_per_agent(out):
+    rows = write_qa_results(out)
+    section = _section(_report(out))
+    script = re.search(
+        r'id="qa-chart-1".*?Plotly\.newPlot\(\s*"qa-chart-1",\s*(\[.*?\]),\s*\{', section, re.S
+    )
+    traces = json.loads(script.group(1))
+    assert sorted(t["name"] for t in traces) == sorted({r["agent"] for r in rows})
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", week) for t in traces for week in t["x"])
+
+
+def test_report_qa_section_escapes_agents_and_quotes(out):
+    write_qa_results(out, agent_of=lambda rec: XSS_AGENT, quote=XSS_QUOTE)
+    section = _section(_report(out))
+    assert "<script>alert" not in section and "<img src=x" not in section
+    assert "&lt;img src=x onerror=alert(&quot;quote&quot;)&gt;" in section
+    assert "&lt;script&gt;alert(&quot;agent&quot;)&lt;/script&gt;" in section
+
+
+def test_qa_calls_without_required_columns_is_a_report_error(out):
+    (out / "qa_calls.csv").write_text("file,qa_score\na.wav,50\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"qa_calls\.csv: missing column\(s\) agent, qa_auto_failed"):
+        write_report(out)
+
+
+def _sheets(path):
+    from openpyxl import load_workbook
+
+    return load_workbook(path)
+
+
+def test_workbook_without_qa_keeps_its_sheets(out):
+    assert tuple(_sheets(write_workbook(out)).sheetnames) == XLSX_SHEETS
+
+
+def test_workbook_qa_sheets(out):
+    rows = write_qa_results(out, agent_of=lambda rec: FORMULA_AGENT)
+    book = _sheets(write_workbook(out))
+    assert tuple(book.sheetnames) == XLSX_SHEETS + QA_SHEETS
+    calls = book["qa_calls"]
+    header = [c.value for c in calls[1]]
+    assert header == list(outputs.read_csv(out / "qa_calls.csv").columns)
+    assert calls.max_row == len(rows) + 1 and calls.freeze_panes == "A2"
+    agent_cells = [row[header.index("agent")] for row in calls.iter_rows(min_row=2)]
+    assert {(c.value, c.data_type) for c in agent_cells} == {("'" + FORMULA_AGENT, "s")}
+    scores = [row[header.index("qa_score")].value for row in calls.iter_rows(min_row=2)]
+    assert scores == [r["qa_score"] for r in rows]
+    assert [c.value for c in book["qa_agents"][1]][:4] == ["agent", "calls", "qa_mean", "qa_min"]
+
+
+def test_workbook_qa_agents_missing_is_a_no_data_sheet(out):
+    write_qa_results(out)
+    (out / "qa_agents.csv").unlink()
+    book = _sheets(write_workbook(out))
+    assert book["qa_agents"]["A1"].value == "无数据 (no data)"
+    assert (out / WORKBOOK_XLSX).is_file()
