@@ -59,3 +59,7 @@ class HelperError(SpeechchurnError):
 
 class TrainingError(SpeechchurnError):
     """A churn model could not be fitted on the training customers (scikit-learn refused the data)."""
+
+
+class FormError(ConfigError):
+    """A QA evaluation form is invalid; the message names the file, the criterion and the key."""

@@ -15,3 +15,8 @@ def lexicon_dir() -> Path:
 
 def default_rules_path() -> Path:
     return DATA_DIR / "default_rules.toml"
+
+
+def default_qa_form_path() -> Path:
+    """The default Chinese QA evaluation form (质检评分表), package data."""
+    return DATA_DIR / "qa" / "default_form.toml"

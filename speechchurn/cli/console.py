@@ -88,6 +88,23 @@ def print_summary(result, quiet: bool) -> None:
         typer.echo(f"  ... all listed in {result.out_dir / 'errors.csv'}", err=True)
 
 
+def print_qa(result, quiet: bool) -> None:
+    """`speechchurn qa`: per agent calls and mean score, then where the outputs went."""
+    if not quiet:
+        by_agent: dict[str, list] = {}
+        for call in result.calls:
+            by_agent.setdefault(call.agent, []).append(call.score)
+        for agent, scores in sorted(by_agent.items()):
+            scored = [s for s in scores if s is not None]
+            mean = f"{sum(scored) / len(scored):.1f}" if scored else "-"
+            typer.echo(f"  {agent}: {len(scores)} calls, mean qa_score {mean}")
+    typer.echo(
+        f"QA: {len(result.calls)} calls of {result.agents} agents scored with {result.form.source} "
+        f"({result.appealed} results set by appeals) in {result.wall_s:.1f} s -> "
+        + ", ".join(p.name for p in result.paths)
+    )
+
+
 CALLERS_SHOWN = 50  # rows of the customer table printed; callers.csv has them all
 
 CALLER_TABLE_COLUMNS = (

@@ -186,6 +186,24 @@ AsOf = Annotated[
     typer.Option(parser=parse_date, help="Grade as of this date (YYYY-MM-DD); default: latest call."),
 ]
 Rules = Annotated[Path | None, typer.Option(help="Rules TOML.", exists=True, dir_okay=False)]
+QAFormOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--form",
+        help="QA evaluation form TOML (docs/qa.md); default: the shipped form.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+QAForm = Annotated[
+    Path | None,
+    typer.Option(
+        "--qa-form",
+        help="QA evaluation form TOML (docs/qa.md); default: the shipped form.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 Customers = Annotated[
     Path | None,
     typer.Option(help="Customer roster CSV (adds customers who never called).", exists=True, dir_okay=False),

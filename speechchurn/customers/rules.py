@@ -61,6 +61,16 @@ OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "!=": operator.ne,
 }
 _MISSING = object()
+CONDITION_GRAMMAR = "expected '<indicator> <op> <number>', op one of >= > <= < == !="
+
+
+def split_condition(text: str) -> tuple[str, str, float] | None:
+    """``(indicator, op, number)`` of a condition string in the grammar above, or None when it does not fit.
+
+    The one parser of the condition grammar: the rules file and the QA forms (speechchurn/qa/form.py)
+    both use it."""
+    match = _CONDITION.match(text)
+    return None if match is None else (match["ind"], match["op"], float(match["num"]))
 
 
 def fmt_number(value: float) -> str:
@@ -193,14 +203,11 @@ class _Reader:
     def condition(self, text: object, key: str, allow_score: bool = False) -> Condition:
         if not isinstance(text, str):
             raise self.fail(key, f"expected a condition string, got {type(text).__name__}")
-        match = _CONDITION.match(text)
-        if match is None:
-            raise self.fail(
-                key,
-                f"bad condition {text!r} (expected '<indicator> <op> <number>', op one of >= > <= < == !=)",
-            )
-        self.check_indicator(match["ind"], key, allow_score)
-        return Condition(match["ind"], match["op"], float(match["num"]), key)
+        parts = split_condition(text)
+        if parts is None:
+            raise self.fail(key, f"bad condition {text!r} ({CONDITION_GRAMMAR})")
+        self.check_indicator(parts[0], key, allow_score)
+        return Condition(*parts, key)
 
     def conditions(
         self, data: dict, key: str, where: str, allow_score: bool = False

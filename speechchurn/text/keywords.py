@@ -72,6 +72,9 @@ class MatchOptions:
     threshold: float = ph.DEFAULT_THRESHOLD  # mean phonetic cost per term syllable
     cost_table: Path = ph.COST_TABLE_PATH
     negation_window: int = 4  # characters before a hit searched for a negation cue
+    # categories whose hits a preceding cue negates; None: NEGATABLE_CATEGORIES (the QA forms' phrase
+    # lexicon negates all of its categories)
+    negatable: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -288,10 +291,11 @@ def _cue_positions(text: str, covered: set[int], bounds: frozenset[int]) -> list
     return positions
 
 
-def _negated(cand: _Candidate, cues: list[int], window: int) -> bool:
-    if cand.term.category not in NEGATABLE_CATEGORIES:
+def _negated(cand: _Candidate, cues: list[int], options: MatchOptions) -> bool:
+    negatable = NEGATABLE_CATEGORIES if options.negatable is None else options.negatable
+    if cand.term.category not in negatable:
         return False
-    return any(cand.start - window <= pos < cand.start for pos in cues)
+    return any(cand.start - options.negation_window <= pos < cand.start for pos in cues)
 
 
 # ---------------------------------------------------------------- hits
@@ -332,7 +336,7 @@ def _segment_hits(
                     end=segment.end,
                     match=cand.kind,
                     confidence=_confidence(cand, options.threshold),
-                    negated=_negated(cand, cues, options.negation_window),
+                    negated=_negated(cand, cues, options),
                     snippet=_snippet(segment.text, first, last),
                 )
             )
