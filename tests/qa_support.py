@@ -9,6 +9,7 @@ from pathlib import Path
 from speechchurn import outputs
 
 CRITERIA = ("greeting", "forbidden", "apology", "closing")  # ids of the hand-made results
+LABELS = {"greeting": "开场白", "forbidden": "服务禁语", "apology": "致歉安抚", "closing": "结束语"}
 WORST_QUOTE = "这是规定，你自己去查"  # the deciding quote of the worst call's failed criterion
 
 
@@ -39,7 +40,8 @@ def qa_rows(calls, agent_of=None) -> list[dict]:
 def qa_evidence(rows: list[dict], quote: str = WORST_QUOTE) -> list[dict]:
     return [
         {
-            "file": row["file"], "agent": row["agent"], "criterion": k, "result": row[f"qa_{k}"],
+            "file": row["file"], "agent": row["agent"], "kind": "qa", "category": "qa", "criterion": k,
+            "label": LABELS[k], "result": row[f"qa_{k}"], "at": row[f"qa_{k}_at"], "heard": "",
             "role": "agent", "start": row[f"qa_{k}_at"], "end": row[f"qa_{k}_at"] + 1.0,
             "quote": quote if k == "forbidden" else f"{k} 的原话",
         }

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import SAMPLES
 from desk_support import analyze_samples
-from qa_support import CRITERIA, WORST_QUOTE, write_qa_results
+from qa_support import CRITERIA, LABELS, WORST_QUOTE, write_qa_results
 
 from speechchurn import outputs
 from speechchurn.errors import ReportError
@@ -19,13 +19,15 @@ from speechchurn.report.workbook import QA_SHEETS, WORKBOOK_XLSX, XLSX_SHEETS, w
 
 XSS_AGENT = '<script>alert("agent")</script>'
 XSS_QUOTE = '<img src=x onerror=alert("quote")>'
+AGENT_LINE = "您好，请问您是机主吗？我要投诉，这是规定，再见"  # what the fake transcriber hears on every line
 FORMULA_AGENT = '=HYPERLINK("http://evil.example","x")'
 
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     """One fake-engine analyze of audio_samples with its manifest (agents A001..A006)."""
-    return analyze_samples(tmp_path_factory.mktemp("qa") / "out", manifest=SAMPLES / "manifest.csv")
+    out = tmp_path_factory.mktemp("qa") / "out"
+    return analyze_samples(out, text=AGENT_LINE, manifest=SAMPLES / "manifest.csv")
 
 
 @pytest.fixture
@@ -62,8 +64,8 @@ def test_report_qa_section(out):
     assert sorted(listed) == agents
     means = [float(m) for m in re.findall(r"</td><td>\d+</td><td>([\d.]+)</td>", board)]
     assert means == sorted(means, reverse=True)  # best agent first
-    for criterion in CRITERIA:
-        assert f'<small class="muted">{criterion}</small>' in section
+    for criterion in CRITERIA:  # the form's Chinese label, the id beside it
+        assert f'<td>{LABELS[criterion]} <small class="muted">{criterion}</small></td>' in section
     worst = re.search(r'<table id="qa-worst-table".*?</table>', section, flags=re.S).group(0)
     assert WORST_QUOTE in worst and "致命项" in worst
     assert 'id="qa-chart-1"' in section and 'id="qa-chart-2"' in section
@@ -77,7 +79,7 @@ def test_report_weekly_trend_has_one_line_per_agent(out):
     )
     traces = json.loads(script.group(1))
     assert sorted(t["name"] for t in traces) == sorted({r["agent"] for r in rows})
-    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", week) for t in traces for week in t["x"])
+    assert all(re.fullmatch(r"\d{4}-W\d{2}", week) for t in traces for week in t["x"])
 
 
 def test_report_qa_section_escapes_agents_and_quotes(out):
@@ -125,3 +127,18 @@ def test_workbook_qa_agents_missing_is_a_no_data_sheet(out):
     book = _sheets(write_workbook(out))
     assert book["qa_agents"]["A1"].value == "无数据 (no data)"
     assert (out / WORKBOOK_XLSX).is_file()
+
+
+def test_report_qa_section_from_a_real_qa_run(out):
+    """run_qa with the shipped form over the fake transcripts: labels from the form, QA evidence rows
+    kept out of the keyword highlights of the customer pages."""
+    from speechchurn.qa.run import run_qa
+
+    result = run_qa(out)
+    html = _report(out)
+    section = _section(html)
+    for criterion in result.form.criteria:
+        assert f'<td>{criterion.label} <small class="muted">{criterion.id}</small></td>' in section
+    assert 'class="kw kw-qa' not in html
+    board = re.search(r'<table id="qa-agents-table".*?</table>', section, flags=re.S).group(0)
+    assert sorted(re.findall(r"<tr[^>]*><td>([^<]+)</td>", board)) == sorted({c.agent for c in result.calls})

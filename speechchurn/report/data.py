@@ -40,6 +40,7 @@ log = logging.getLogger("speechchurn")
 
 QA_CALLS_CSV = "qa_calls.csv"  # written by speechchurn.qa (one row per scored call)
 QA_AGENTS_CSV = "qa_agents.csv"  # one row per agent
+QA_EVIDENCE_KIND = "qa"  # evidence.jsonl `kind` of QA rows (speechchurn.qa.run.EVIDENCE_KIND)
 
 SECONDS_PER_HOUR = 3600.0  # s
 TIME_KEY_DECIMALS = 2  # decimals of segment start/end when matching evidence hits to segments
@@ -290,9 +291,11 @@ def _segment_key(role, start, end) -> tuple:
 
 
 def evidence_index(evidence: list[dict]) -> dict[str, dict[tuple, list[dict]]]:
-    """file -> segment key (role, start, end) and (role, snippet) -> hits."""
+    """file -> segment key (role, start, end) and (role, snippet) -> keyword hits (QA rows left out)."""
     index: dict[str, dict[tuple, list[dict]]] = {}
     for hit in evidence:
+        if hit.get("kind") == QA_EVIDENCE_KIND:  # a QA criterion's evidence, not a keyword hit
+            continue
         per_file = index.setdefault(str(hit.get("file", "")), {})
         per_file.setdefault(_segment_key(hit.get("role"), hit.get("start"), hit.get("end")), []).append(hit)
         per_file.setdefault((str(hit.get("role")), str(hit.get("snippet", ""))), []).append(hit)

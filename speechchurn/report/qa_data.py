@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from speechchurn.report.data import QA_CALLS_CSV, ReportData, text
+from speechchurn.report.data import QA_CALLS_CSV, QA_EVIDENCE_KIND, ReportData, col, text
 
 log = logging.getLogger("speechchurn")
 
@@ -97,8 +97,12 @@ def load_qa_tables(data: ReportData) -> QATables | None:
 
 
 def qa_evidence(evidence: list[dict]) -> dict[tuple[str, str], dict]:
-    """(file, criterion id) -> the QA evidence entry of that criterion in that call."""
-    return {(text(e.get("file")), text(e.get("criterion"))): e for e in evidence if text(e.get("criterion"))}
+    """(file, criterion id) -> the QA evidence row (``kind`` "qa") of that criterion in that call."""
+    return {
+        (text(e.get("file")), text(e.get("criterion"))): e
+        for e in evidence
+        if e.get("kind") == QA_EVIDENCE_KIND
+    }
 
 
 def quote_of(hit: dict | None) -> str:
@@ -108,15 +112,18 @@ def quote_of(hit: dict | None) -> str:
 
 
 def weekly_means(qa_calls: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """agent, week (the Monday of the call's local-time ISO week), mean qa_score, calls."""
-    if not len(calls) or "started_at" not in calls.columns or "file" not in calls.columns:
-        return pd.DataFrame(columns=["agent", "week", "mean", "calls"])
-    started = dict(zip(calls["file"].astype(str), calls["started_at"].map(text), strict=True))
-    days = pd.to_datetime(qa_calls["file"].astype(str).map(started).str[:10], errors="coerce")
+    """agent, week (ISO ``YYYY-Www`` of the call's own local time, as qa_agents.csv), mean, calls."""
+    from speechchurn.qa.run import iso_week
+
+    started = col(qa_calls, "started_at", "").map(text)
+    if not started.str.len().any() and {"file", "started_at"} <= set(calls.columns):
+        known = dict(zip(calls["file"].astype(str), calls["started_at"].map(text), strict=True))
+        started = qa_calls["file"].astype(str).map(known).fillna("")
+    weeks = [(iso_week(s) or (None,))[0] for s in started]
     frame = pd.DataFrame(
         {
             "agent": qa_calls["agent"].astype(str),
-            "week": (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d"),
+            "week": weeks,
             "score": pd.to_numeric(qa_calls["qa_score"], errors="coerce"),
         }
     ).dropna()
@@ -124,11 +131,21 @@ def weekly_means(qa_calls: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"mean": grouped.mean(), "calls": grouped.size()}).reset_index()
 
 
-def criterion_labels(out_dir: Path, ids: list[str]) -> dict[str, str]:
-    """id -> the form's Chinese label (the id itself where the form does not know it)."""
-    labels = dict(_form_labels(out_dir))
+def criterion_labels(ids: list[str], evidence: list[dict]) -> dict[str, str]:
+    """id -> Chinese label: the one recorded with the run's QA evidence, else the default form's, else
+    the id itself."""
+    labels = {cid: text(e.get("label")) for (_, cid), e in qa_evidence(evidence).items()}
+    if any(not labels.get(cid) for cid in ids):
+        labels.update({cid: label for cid, label in _default_form_labels().items() if not labels.get(cid)})
     return {cid: labels.get(cid) or cid for cid in ids}
 
 
-def _form_labels(out_dir: Path) -> dict[str, str]:
-    return {}
+def _default_form_labels() -> dict[str, str]:
+    from speechchurn.errors import FormError
+    from speechchurn.qa.form import load_form
+
+    try:
+        return {c.id: c.label for c in load_form().criteria}
+    except FormError as e:  # the shipped form is validated by its own tests; never fail the report
+        log.warning("report: default QA form unreadable: %s", e)
+        return {}

@@ -60,7 +60,12 @@ def _criteria_rows(calls: pd.DataFrame, agents: pd.DataFrame, ids: list[str], la
 
 def _worst_calls(data: ReportData, calls: pd.DataFrame, ids: list[str], labels: dict) -> list[dict]:
     evidence = q.qa_evidence(data.evidence)
-    started = dict(zip(data.calls.get("file", []), data.calls.get("started_at", []), strict=False))
+    started = {
+        str(f): text(s)
+        for frame in (data.calls, calls)
+        for f, s in zip(frame.get("file", []), frame.get("started_at", []), strict=False)
+        if text(s)
+    }
     ranked = calls.assign(_score=pd.to_numeric(calls["qa_score"], errors="coerce")).dropna(subset=["_score"])
     rows = []
     for rec in ranked.sort_values(["_score", "file"]).head(WORST_CALLS).to_dict("records"):
@@ -82,7 +87,7 @@ def _worst_calls(data: ReportData, calls: pd.DataFrame, ids: list[str], labels: 
 def _failure(cid: str, rec: dict, hit: dict | None, labels: dict) -> dict:
     at = num(rec.get(q.at_column(cid)))
     if hit is not None and at != at:
-        at = num(hit.get("start"))
+        at = num(hit.get("at"), num(hit.get("start")))
     return {
         "label": labels.get(cid, cid),
         "at": "" if at != at else fmt(at, 1, " 秒"),
@@ -91,7 +96,7 @@ def _failure(cid: str, rec: dict, hit: dict | None, labels: dict) -> dict:
 
 
 def _trend_figure(weekly: pd.DataFrame):
-    """One line per agent: the mean QA score of each ISO week (the week's Monday on the x axis)."""
+    """One line per agent: the mean QA score of each ISO week (``YYYY-Www``, the call's local time)."""
     import plotly.graph_objects as go
 
     from speechchurn.report.charts import _layout
@@ -111,7 +116,7 @@ def _trend_figure(weekly: pd.DataFrame):
             )
         )
     fig = _layout(fig, "坐席质检得分周趋势", yaxis_title="平均质检得分")
-    fig.update_xaxes(type="category", categoryorder="category ascending", title="周（周一）")
+    fig.update_xaxes(type="category", categoryorder="category ascending", title="周")
     fig.update_yaxes(range=[0, 105])
     return fig
 
@@ -154,7 +159,7 @@ def qa_section(data: ReportData) -> dict | None:
     if tables is None:
         return None
     calls, agents, ids = tables.calls, tables.agents, tables.criteria
-    labels = q.criterion_labels(data.out_dir, ids)
+    labels = q.criterion_labels(ids, data.evidence)
     criteria = _criteria_rows(calls, agents, ids, labels)
     weekly = q.weekly_means(calls, data.calls)
     return {
