@@ -162,5 +162,5 @@ def _read(path: Path):
         return None
 
 
-_TABLES = ("calls.csv", "callers.csv", "review.csv", "errors.csv")
+_TABLES = ("calls.csv", "callers.csv", "review.csv", "errors.csv", "qa_calls.csv")
 GRADE_TABLES = ("callers.csv", "review.csv")  # what `grade` rewrites

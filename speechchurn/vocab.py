@@ -118,3 +118,11 @@ DIRECTION_LABELS = {DIRECTION_IN: "呼入", DIRECTION_OUT: "呼出"}
 def risk_rank(level: object) -> int:
     """0 for the most severe risk level; unknown levels sort last."""
     return RISK_LEVELS.index(level) if level in RISK_LEVELS else len(RISK_LEVELS)
+
+
+# --- QA (质检, speechchurn/qa) --------------------------------------------------------------------
+QA_SCORE_COLUMN = "qa_score"  # qa_calls.csv: 0..100, empty when no criterion applies
+QA_AUTO_FAILED_COLUMN = "qa_auto_failed"  # qa_calls.csv: 1 when an auto_fail criterion failed
+QA_FAILED_COLUMN = "qa_failed"  # qa_calls.csv: 1 when auto-failed or below the form's fail_below
+QA_REVIEWED_BY_COLUMN = "qa_reviewed_by"  # qa_calls.csv: reviewers whose appeals changed the call
+QA_UNKNOWN_AGENT = "unknown"  # agent of calls whose manifest / file name names none

@@ -76,6 +76,7 @@ class GradeOptions:
     top: int = DEFAULT_REVIEW_TOP
     timezone: str = DEFAULT_TIMEZONE
     skip_wrong_hits: bool = False  # leave out keyword hits reviewers marked wrong (speechchurn serve)
+    qa_form: Path | None = None  # QA evaluation form (docs/qa.md); None: the shipped default form
 
 
 def lexicon_fingerprint(lexicon) -> str:

@@ -20,7 +20,7 @@ from speechchurn.batch.store import Store
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
 from speechchurn.call.audio import AUDIO_EXTENSIONS, file_sha256
 from speechchurn.errors import SpeechchurnError
-from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.vocab import DEFAULT_TIMEZONE, QA_FAILED_COLUMN, QA_SCORE_COLUMN
 
 log = logging.getLogger("speechchurn")
 
@@ -173,12 +173,15 @@ def analyze(
     `privacy` (speechchurn.privacy.PrivacyOptions) redacts / hashes callers in every exported file;
     the store keeps the raw data.
     """
+    from speechchurn.qa.form import load_form
+    from speechchurn.qa.run import run_qa
     from speechchurn.text.lexicon import load_lexicons
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
-    options = options or AnalyzeOptions()
+    options, grade_options = options or AnalyzeOptions(), grade_options or GradeOptions()
     if not audio_dir.is_dir():
         raise SpeechchurnError(f"{audio_dir}: not a folder of recordings")
+    qa_form = load_form(grade_options.qa_form)  # a bad form is refused before the first transcription
     started = time.monotonic()
     lexicon = load_lexicons(options.lexicons)  # once per batch; every job gets this object
     with Store(out_dir) as store:
@@ -193,7 +196,8 @@ def analyze(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
-    graded = grade(out_dir, grade_options or GradeOptions())
+    run_qa(out_dir, qa_form)  # qa_calls.csv, qa_agents.csv, QA evidence; grading reads the scores
+    graded = grade(out_dir, grade_options)
     if privacy is not None and privacy.active:
         from speechchurn.privacy import protect_outputs
 
@@ -262,6 +266,11 @@ def load_calls(out_dir: Path, timezone: str = DEFAULT_TIMEZONE):
 
     with Store(out_dir, create=False) as store:
         calls = pd.DataFrame(store.call_rows())
+        qa = store.qa_scores()
+    if not calls.empty and qa:  # the last QA run's results (speechchurn/qa): qa_failed_calls, qa_score_min
+        files = calls["file"].astype(str)
+        calls[QA_SCORE_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[0]).astype("float64")
+        calls[QA_FAILED_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[1]).astype("int64")
     if not calls.empty:
         started = pd.to_datetime(calls["started_at"], format="ISO8601", utc=True)
         calls["started_at"] = started.dt.tz_convert(timezone)

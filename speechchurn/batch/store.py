@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE TABLE IF NOT EXISTS evidence (file TEXT NOT NULL, seq INTEGER NOT NULL, hit TEXT NOT NULL,
     PRIMARY KEY (file, seq));
+CREATE TABLE IF NOT EXISTS qa_scores (file TEXT PRIMARY KEY, qa_score REAL, qa_failed INTEGER NOT NULL);
 """
 
 
@@ -120,7 +121,7 @@ class Store:
         """Drop files that no longer exist in the audio folder."""
         with self.transaction() as db:
             for file in files:
-                for table in ("files", "calls", "evidence"):
+                for table in ("files", "calls", "evidence", "qa_scores"):
                     db.execute(f"DELETE FROM {table} WHERE file = ?", (file,))
 
     def record_failure(self, file: str, sha256: str | None, reason: str) -> None:
@@ -194,6 +195,22 @@ class Store:
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
+
+    # --- QA scores (speechchurn/qa): what grading needs of the last `speechchurn qa` run ----------
+
+    def replace_qa_scores(self, rows: Iterable[tuple[str, float | None, int]]) -> None:
+        """Replace every stored (file, qa_score, qa_failed) with `rows`."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM qa_scores")
+            db.executemany("INSERT INTO qa_scores VALUES (?, ?, ?)", rows)
+
+    def qa_scores(self) -> dict[str, tuple[float | None, int]]:
+        """file -> (qa_score, qa_failed) of the analysed calls (empty before the first QA run)."""
+        rows = self.db.execute(
+            "SELECT q.file, q.qa_score, q.qa_failed FROM qa_scores q JOIN files f USING (file) "
+            "WHERE f.status = 'done'"
+        )
+        return {file: (score, failed) for file, score, failed in rows}
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

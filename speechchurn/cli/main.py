@@ -33,6 +33,7 @@ from speechchurn.cli.options import (
     Lexicons,
     Manifest,
     Packing,
+    QAForm,
     Quiet,
     Redact,
     Rules,
@@ -68,6 +69,7 @@ def analyze(
     rules: Rules = None,
     customers: Customers = None,
     lexicons: Lexicons = None,
+    qa_form: QAForm = None,
     engine: Engine = DEFAULT_ENGINE,
     model: Annotated[
         str, typer.Option(help="Model name (base) or path to a CT2 folder / .pt file.")
@@ -132,7 +134,9 @@ def analyze(
         executor=executor,
         scheduler=scheduler,
     )
-    grading = GradeOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
+    grading = GradeOptions(
+        rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone, qa_form=qa_form
+    )
     result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers))
     console.print_summary(result, quiet)
     console.print_profile(result, profile)

@@ -30,9 +30,12 @@ from speechchurn.call.phones import UNKNOWN_CALLER
 from speechchurn.errors import ConfigError, ManifestError
 from speechchurn.vocab import (
     CALL_COUNT_CATEGORIES,
+    CAT_COMPLAINT,
     COMPETITOR_CATEGORY,
     KW_PREFIX,
     NEGATIVE_BELOW,
+    QA_FAILED_COLUMN,
+    QA_SCORE_COLUMN,
     is_customer_kw_column,
     kw_category,
     kw_column,
@@ -66,6 +69,9 @@ AGGREGATE_COLUMNS = (
     "complaint_calls",
     "churn_intent_calls",
     "competitor_mentions",
+    "qa_failed_calls",
+    "qa_failed_complaint_calls",
+    "qa_score_min",
 )
 # Columns a customer who never called gets as 0 (everything else stays NaN / NaT).
 _ZERO_WHEN_NO_CALLS = (
@@ -81,6 +87,8 @@ _ZERO_WHEN_NO_CALLS = (
     "complaint_calls",
     "churn_intent_calls",
     "competitor_mentions",
+    "qa_failed_calls",
+    "qa_failed_complaint_calls",
 )
 
 
@@ -129,7 +137,16 @@ def keyword_categories(calls: pd.DataFrame) -> list[str]:
     return [kw_category(c) for c in calls.columns if is_customer_kw_column(c)]
 
 
-_USED_COLUMNS = ("direction", "duration_s", "transfers", "non_talk_s", "sentiment_mean", "sentiment_min")
+_USED_COLUMNS = (
+    "direction",
+    "duration_s",
+    "transfers",
+    "non_talk_s",
+    "sentiment_mean",
+    "sentiment_min",
+    QA_SCORE_COLUMN,
+    QA_FAILED_COLUMN,
+)
 
 
 def _prepare(
@@ -292,6 +309,25 @@ def _keyword_figures(frame: pd.DataFrame, codes: np.ndarray, categories: Sequenc
     return out
 
 
+def _qa_figures(frame: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """Per customer code: qa_failed_calls (calls that failed QA: an auto-fail criterion failed, or the
+    score is below the form's fail_below), qa_failed_complaint_calls (those with a customer complaint)
+    and qa_score_min, from the calls' qa_failed / qa_score (the store's last QA run, merged by
+    batch.pipeline.load_calls); without them 0 failed calls and a NaN minimum."""
+    failed = np.nan_to_num(_numeric(frame, QA_FAILED_COLUMN))
+    score = _numeric(frame, QA_SCORE_COLUMN) if QA_SCORE_COLUMN in frame else np.full(len(frame), np.nan)
+    complaint = np.nan_to_num(_numeric(frame, kw_column(CAT_COMPLAINT))) >= 1
+    work = pd.DataFrame({"_code": codes, "f": failed >= 1, "fc": (failed >= 1) & complaint, "s": score})
+    grouped = work.groupby("_code", sort=True)
+    return pd.DataFrame(
+        {
+            "qa_failed_calls": grouped["f"].sum().astype(np.int64),
+            "qa_failed_complaint_calls": grouped["fc"].sum().astype(np.int64),
+            "qa_score_min": grouped["s"].min(),
+        }
+    )
+
+
 def _empty_aggregate(categories: Sequence[str]) -> pd.DataFrame:
     columns = list(AGGREGATE_COLUMNS) + [kw_column(c) for c in categories]
     return pd.DataFrame({c: pd.Series(dtype=object if c == "caller" else float) for c in columns})
@@ -318,6 +354,7 @@ def aggregate_callers(
             _base_figures(frame, codes, as_of_ts),
             _sentiment_figures(frame, codes),
             _keyword_figures(frame, codes, cats),
+            _qa_figures(frame, codes),
         ]
         out = pd.concat(parts, axis=1)
         out.insert(0, "caller", uniques[out.index.to_numpy()])

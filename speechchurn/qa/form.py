@@ -37,7 +37,14 @@ from pathlib import Path
 from speechchurn.customers.rules import CONDITION_GRAMMAR, Condition, split_condition
 from speechchurn.errors import FormError
 from speechchurn.resources import default_qa_form_path
-from speechchurn.vocab import ROLE_AGENT, ROLE_CUSTOMER
+from speechchurn.vocab import (
+    QA_AUTO_FAILED_COLUMN,
+    QA_FAILED_COLUMN,
+    QA_REVIEWED_BY_COLUMN,
+    QA_SCORE_COLUMN,
+    ROLE_AGENT,
+    ROLE_CUSTOMER,
+)
 
 ROLE_ANY = "any"
 QA_ROLES = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_ANY)
@@ -61,7 +68,7 @@ DEFAULT_WEIGHT = 1.0
 CRITERION_ID = re.compile(r"^[a-z0-9_]+$")
 INDICATOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Column names qa_calls.csv uses itself; a criterion id may not produce one of them.
-RESERVED_COLUMNS = ("qa_score", "qa_auto_failed", "qa_failed", "qa_reviewed_by")
+RESERVED_COLUMNS = (QA_SCORE_COLUMN, QA_AUTO_FAILED_COLUMN, QA_FAILED_COLUMN, QA_REVIEWED_BY_COLUMN)
 MAX_PHRASE_CHARS = 40  # a phrase is a few words, not a paragraph
 
 

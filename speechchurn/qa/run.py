@@ -32,6 +32,7 @@ from pathlib import Path
 from speechchurn.qa.form import QAForm, load_form
 from speechchurn.qa.score import CallScore, CriterionResult, matcher_for, score_call, with_results
 from speechchurn.schema import Segment
+from speechchurn.vocab import QA_AUTO_FAILED_COLUMN, QA_FAILED_COLUMN, QA_REVIEWED_BY_COLUMN, QA_SCORE_COLUMN
 
 log = logging.getLogger("speechchurn")
 
@@ -44,10 +45,10 @@ CALL_COLUMNS = (
     "agent",
     "caller",
     "started_at",
-    "qa_score",
-    "qa_auto_failed",
-    "qa_failed",
-    "qa_reviewed_by",
+    QA_SCORE_COLUMN,
+    QA_AUTO_FAILED_COLUMN,
+    QA_FAILED_COLUMN,
+    QA_REVIEWED_BY_COLUMN,
 )
 AGENT_COLUMNS = ("agent", "calls", "scored_calls", "qa_mean", "qa_min", "qa_auto_failed", "qa_failed")
 WEEKLY_COLUMNS = ("agent", "week", "week_start", "calls", "qa_mean")
@@ -124,10 +125,10 @@ def call_table(form: QAForm, scores: Sequence[CallScore], rows: Mapping[str, Map
         data["agent"].append(s.agent)
         data["caller"].append(str(row.get("caller") or ""))
         data["started_at"].append(str(row.get("started_at") or ""))
-        data["qa_score"].append(s.score)
-        data["qa_auto_failed"].append(int(s.auto_failed))
-        data["qa_failed"].append(int(s.failed))
-        data["qa_reviewed_by"].append(s.reviewed_by)
+        data[QA_SCORE_COLUMN].append(s.score)
+        data[QA_AUTO_FAILED_COLUMN].append(int(s.auto_failed))
+        data[QA_FAILED_COLUMN].append(int(s.failed))
+        data[QA_REVIEWED_BY_COLUMN].append(s.reviewed_by)
         for cr, r in zip(form.criteria, s.results, strict=True):
             data[cr.column].append(_int_or_none(r.result))
             data[cr.at_column].append(r.at_s)
@@ -265,6 +266,14 @@ def score_calls(
     return scores, appealed
 
 
+def _store_scores(out_dir: Path, scores: Sequence[CallScore]) -> None:
+    """What grading needs (qa_failed_calls, qa_score_min) into the store: exported files may be hashed."""
+    from speechchurn.batch.store import Store
+
+    with Store(out_dir, create=False) as store:
+        store.replace_qa_scores((s.file, s.score, int(s.failed)) for s in scores)
+
+
 def run_qa(out_dir: Path, form: QAForm | None = None) -> QAResult:
     """Score every stored call with `form` (default: the shipped form) and write the QA outputs."""
     from speechchurn import outputs
@@ -283,6 +292,7 @@ def run_qa(out_dir: Path, form: QAForm | None = None) -> QAResult:
         outputs.write_csv(weekly, out_dir / QA_WEEKLY_CSV),
         _merge_evidence(out_dir, evidence_rows(form, scores, by_file)),
     )
+    _store_scores(out_dir, scores)
     wall = time.monotonic() - started
     log.info(
         "QA: %d calls scored with %s in %.1f s (%d appealed results)",

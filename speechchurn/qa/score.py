@@ -31,11 +31,12 @@ from speechchurn.customers.rules import OPS, Condition, fmt_number
 from speechchurn.qa.form import ROLE_ANY, Criterion, QAForm
 from speechchurn.schema import ROLE_MIXED, Segment
 from speechchurn.text.lexicon import Category, Lexicon, Term
+from speechchurn.vocab import QA_UNKNOWN_AGENT
 
 SCORE_MAX = 100.0  # qa_score of a call that passes every applicable criterion
 SCORE_DECIMALS = 1
 PASS, FAIL = 1, 0
-UNKNOWN_AGENT = "unknown"  # agent of calls whose manifest / file name names none
+UNKNOWN_AGENT = QA_UNKNOWN_AGENT
 TEXT_CACHE_SIZE = 200_000  # distinct segment texts whose phrase hits are remembered (scripted lines repeat)
 
 
