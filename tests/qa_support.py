@@ -51,10 +51,21 @@ def qa_evidence(rows: list[dict], quote: str = WORST_QUOTE) -> list[dict]:
     ]  # fmt: skip
 
 
+def drop_qa_results(out_dir: Path) -> Path:
+    """OUT_DIR as a run from before QA left it: no qa_*.csv, no QA rows in evidence.jsonl."""
+    for name in ("qa_calls.csv", "qa_agents.csv", "qa_weekly.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    path = out_dir / outputs.EVIDENCE_JSONL
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if json.loads(line).get("kind") != "qa"), encoding="utf-8")
+    return out_dir
+
+
 def write_qa_results(out_dir: Path, agent_of=None, quote: str = WORST_QUOTE) -> list[dict]:
-    """qa_calls.csv, qa_agents.csv and QA evidence appended to evidence.jsonl; the qa_calls rows."""
+    """Hand-made qa_calls.csv, qa_agents.csv and QA evidence rows in place of a run's; the qa_calls rows."""
     import pandas as pd
 
+    drop_qa_results(out_dir)
     calls = outputs.read_csv(out_dir / outputs.CALLS_CSV).to_dict("records")
     rows = qa_rows(sorted(calls, key=lambda r: r["file"]), agent_of)
     frame = pd.DataFrame(rows)

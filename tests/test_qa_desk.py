@@ -15,6 +15,8 @@ import shutil
 import pytest
 from conftest import SAMPLES
 from desk_support import analyze_samples
+from qa_support import drop_qa_results
+from typer.testing import CliRunner
 
 from speechchurn import outputs
 
@@ -44,8 +46,7 @@ def scored(tmp_path_factory):
     out = analyze_samples(
         tmp_path_factory.mktemp("qa_desk") / "out", text=AGENT_LINE, manifest=SAMPLES / "manifest.csv"
     )
-    _run_qa(out)
-    return out
+    return out  # analyze scored every call (run_qa with the shipped form)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +217,6 @@ def _manifest(calls_dir, agent: str):
 def test_agent_names_quotes_and_reasons_are_escaped(tmp_path, calls_dir):
     manifest = _manifest(calls_dir, XSS)
     out = analyze_samples(tmp_path / "out", audio_dir=calls_dir, text=XSS_IMG + AGENT_LINE, manifest=manifest)
-    _run_qa(out)
     client = _client(out)
     agent_id = re.search(r'href="/agent/(\d+)"', client.get("/agents").text).group(1)
     assert _appeal(client, 1, reason=XSS_IMG, reviewer=XSS).status_code == 303
@@ -229,8 +229,7 @@ def test_agent_names_quotes_and_reasons_are_escaped(tmp_path, calls_dir):
 
 
 def test_desk_without_qa_results(tmp_path, calls_dir):
-    out = analyze_samples(tmp_path / "out", audio_dir=calls_dir)
-    assert not (out / "qa_calls.csv").exists()
+    out = drop_qa_results(analyze_samples(tmp_path / "out", audio_dir=calls_dir))
     client = _client(out)
     call = client.get("/call/1").text
     assert 'id="qa"' not in call and 'id="timeline"' in call
@@ -249,3 +248,60 @@ def test_agent_ids_stay_the_same_when_results_change(out):
     _run_qa(out)
     assert qa_index.sync(db, out, force=True).calls == len(_qa_calls(out))
     assert dict(db.execute("SELECT agent, id FROM desk_agents")) == before
+
+
+CUSTOM_FORM = """
+name = "自定义表"
+[[criteria]]
+id = "hello"
+label = "问候语"
+weight = 1
+say_any = ["您好"]
+
+[[criteria]]
+id = "rule_words"
+label = "规定用语"
+weight = 3
+say_none = ["这是规定"]
+auto_fail = true
+"""
+
+
+@pytest.fixture
+def custom_scored(out, tmp_path):
+    """The OUT_DIR re-scored with a form of its own (`speechchurn qa OUT --form F`); the form's path."""
+    from speechchurn.qa.form import load_form
+    from speechchurn.qa.run import run_qa
+
+    form = tmp_path / "form.toml"
+    form.write_text(CUSTOM_FORM, encoding="utf-8")
+    run_qa(out, load_form(form))
+    return form
+
+
+def test_appeals_rescore_with_the_form_serve_was_given(out, custom_scored, monkeypatch):
+    import uvicorn
+
+    from speechchurn.cli import app as cli_app
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: started.update(app=app))
+    args = ["serve", str(out), "--audio-root", str(SAMPLES), "--qa-form", str(custom_scored)]
+    assert CliRunner().invoke(cli_app, args).exit_code == 0
+    client = TestClient(started["app"], base_url="http://127.0.0.1")
+    call_id = _call_id(client, _qa_calls(out)[0]["file"])
+    html = client.get(f"/call/{call_id}").text
+    assert "问候语" in html and "规定用语" in html and "开场白" not in html
+    assert _appeal(client, call_id, "rule_words").status_code == 303
+    row = next(r for r in _qa_calls(out) if r["file"] == _qa_calls(out)[0]["file"])
+    assert (row["qa_rule_words"], row["qa_score"], row["qa_reviewed_by"]) == (1, 100.0, "李组长")
+    assert "qa_greeting" not in row  # still scored with the custom form
+
+
+def test_appeal_with_another_form_than_the_results_is_409(out, custom_scored):
+    client = _client(out)  # the shipped form; qa_calls.csv was scored with the custom one
+    call_id = _call_id(client, _qa_calls(out)[0]["file"])
+    before = (out / "qa_calls.csv").read_bytes()
+    response = _appeal(client, call_id, "rule_words")
+    assert response.status_code == 409 and "--qa-form" in response.text
+    assert (out / "qa_calls.csv").read_bytes() == before

@@ -24,6 +24,10 @@ from speechchurn.app import qa_index, qa_queries
 log = logging.getLogger("speechchurn")
 
 APPEAL_RESULTS = {"1": 1, "0": 0}  # form value -> criterion result
+_OTHER_FORM = (
+    "409: qa_calls.csv was scored with another QA form (criteria {ids}); re-scoring with this one would "
+    "change every call. Start `speechchurn serve --qa-form FORM` with the form analyze used."
+)
 
 
 class QAViews:
@@ -82,6 +86,9 @@ class QAViews:
         card = self.scorecard(row[0]) if row else None
         if card is None or criterion not in {c["id"] for c in card["criteria"]}:
             return self.views._not_found(request, "该质检项")
+        scored = [c["id"] for c in card["criteria"]]
+        if scored != list(self.form.ids):
+            return PlainTextResponse(_OTHER_FORM.format(ids=", ".join(scored)), status_code=409)
         result = APPEAL_RESULTS.get(str(form.get("result", "")))
         if result is None:
             return PlainTextResponse("400: result must be 1 (通过) or 0 (不通过)", status_code=400)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from speechchurn.cli.main import ExistingDir, app
-from speechchurn.cli.options import EXIT_USAGE, fail, library_errors, setup_logging
+from speechchurn.cli.options import EXIT_USAGE, QAForm, fail, library_errors, setup_logging
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -73,6 +73,7 @@ def serve(
             help="The salt the outputs were written with (analyze --hash-callers); callers shown masked.",
         ),
     ] = None,
+    qa_form: QAForm = None,
 ) -> None:
     """Open the supervisor's desk: review queue, customers, calls with playback, marking, search."""
     setup_logging(False, False)
@@ -94,6 +95,7 @@ def serve(
         reviewer=reviewer or getpass.getuser(),
         caller_salt=hash_callers,
         allowed_hosts=("127.0.0.1", "localhost", "::1") if loopback else None,
+        qa_form=qa_form,
     )
     typer.echo("indexing transcripts ...")
     with library_errors():
