@@ -142,3 +142,20 @@ def test_report_qa_section_from_a_real_qa_run(out):
     assert 'class="kw kw-qa' not in html
     board = re.search(r'<table id="qa-agents-table".*?</table>', section, flags=re.S).group(0)
     assert sorted(re.findall(r"<tr[^>]*><td>([^<]+)</td>", board)) == sorted({c.agent for c in result.calls})
+
+
+@pytest.mark.parametrize(
+    ("quote", "shown"),
+    [
+        ("longest_silence_s=12.5 (<= 15)", "最长静默（秒） 12.5（要求 <= 15）"),
+        ("interruptions_agent=3 (<= 2)", "坐席抢话次数 3（要求 <= 2）"),
+        ("kw_complaint=1 (>= 1)", "关键词:投诉 1（要求 >= 1）"),
+        ("my_column=0.5 (> 0.2)", "my_column 0.5（要求 > 0.2）"),
+        ("您好，这是规定 (<= 15)", "您好，这是规定 (<= 15)"),  # a heard phrase stays as it was said
+        ("", ""),
+    ],
+)
+def test_qa_quotes_read_in_chinese(quote, shown):
+    from speechchurn.labels import qa_quote_text
+
+    assert qa_quote_text(quote) == shown

@@ -8,6 +8,8 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 
+from speechchurn.labels import qa_quote_text
+
 QA_PREFIX = "qa_"
 AT_SUFFIX = "_at"
 PERCENT = 100.0
@@ -184,7 +186,7 @@ def _criterion(cid: str, record: dict, hit: dict, info: CriterionInfo | None) ->
         "auto_fail": bool(info and info.auto_fail),
         "result": record.get(f"{QA_PREFIX}{cid}"),
         "at": at,
-        "quote": str(hit.get("quote") or hit.get("snippet") or ""),
+        "quote": qa_quote_text(hit.get("quote") or hit.get("snippet") or ""),
         "heard": str(hit.get("heard") or ""),
         "term": str(hit.get("term") or ""),
         "role": str(hit.get("role") or ""),

@@ -108,7 +108,9 @@ def qa_evidence(evidence: list[dict]) -> dict[tuple[str, str], dict]:
 def quote_of(hit: dict | None) -> str:
     if not hit:
         return ""
-    return text(hit.get("quote")) or text(hit.get("snippet"))
+    from speechchurn.labels import qa_quote_text
+
+    return qa_quote_text(text(hit.get("quote")) or text(hit.get("snippet")))
 
 
 def weekly_means(qa_calls: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
