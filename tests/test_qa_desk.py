@@ -301,6 +301,8 @@ def test_appeals_rescore_with_the_form_serve_was_given(out, custom_scored, monke
 def test_appeal_with_another_form_than_the_results_is_409(out, custom_scored):
     client = _client(out)  # the shipped form; qa_calls.csv was scored with the custom one
     call_id = _call_id(client, _qa_calls(out)[0]["file"])
+    html = client.get(f"/call/{call_id}").text  # labels the shipped form lacks: from the QA evidence
+    assert "<td>问候语</td>" in html and "规定用语" in html
     before = (out / "qa_calls.csv").read_bytes()
     response = _appeal(client, call_id, "rule_words")
     assert response.status_code == 409 and "--qa-form" in response.text

@@ -33,6 +33,7 @@ CREATE INDEX IF NOT EXISTS desk_qa_calls_agent ON desk_qa_calls (agent_id, start
 CREATE TABLE IF NOT EXISTS desk_qa_evidence (
     file TEXT NOT NULL, criterion TEXT NOT NULL, evidence TEXT NOT NULL, PRIMARY KEY (file, criterion)
 );
+CREATE INDEX IF NOT EXISTS desk_qa_evidence_criterion ON desk_qa_evidence (criterion);
 """
 
 

@@ -81,7 +81,8 @@ def agent(db: sqlite3.Connection, agent_id: int, form_criteria: dict[str, Criter
         "ORDER BY q.started_at DESC, q.file",
         (agent_id,),
     ).fetchall()
-    labels = _labels(db, [r[0] for r in rows], form_criteria)
+    ids = criterion_ids(json.loads(rows[0][5])) if rows else []
+    labels = _labels(db, ids, form_criteria)
     calls = [_agent_call(r, labels) for r in rows]
     scores = [c["qa_score"] for c in calls if c["qa_score"] is not None]
     return {
@@ -139,12 +140,13 @@ def pass_rates(results: list[dict], labels: dict[str, str]) -> list[dict]:
     return out
 
 
-def _labels(db: sqlite3.Connection, files: list[str], form_criteria: dict[str, CriterionInfo]) -> dict:
+def _labels(db: sqlite3.Connection, ids: list[str], form_criteria: dict[str, CriterionInfo]) -> dict:
     """Criterion id -> label: the form's, else the label recorded in the QA evidence, else the id."""
     labels = {cid: info.label for cid, info in form_criteria.items()}
-    for (text,) in db.execute("SELECT evidence FROM desk_qa_evidence GROUP BY criterion"):
-        record = json.loads(text)
-        labels.setdefault(str(record.get("criterion")), str(record.get("label") or record.get("criterion")))
+    for cid in (c for c in ids if c not in labels):
+        query = "SELECT evidence FROM desk_qa_evidence WHERE criterion = ? LIMIT 1"
+        found = db.execute(query, (cid,)).fetchone()
+        labels[cid] = str(json.loads(found[0]).get("label") or cid) if found else cid
     return labels
 
 
