@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from speechchurn.qa.form import DEFAULT_FAIL_BELOW
 from speechchurn.report.data import QA_CALLS_CSV, QA_EVIDENCE_KIND, ReportData, col, text
 
 log = logging.getLogger("speechchurn")
@@ -22,7 +23,7 @@ QA_PREFIX = "qa_"
 AT_SUFFIX = "_at"
 REQUIRED_COLUMNS = ("file", "agent", "qa_score", "qa_auto_failed")
 UNKNOWN_AGENT = "unknown"  # agent of calls without one (the contract)
-LOW_SCORE = 60.0  # qa_score points: a mean below this is drawn as a warning
+LOW_SCORE = DEFAULT_FAIL_BELOW  # qa_score points: a mean below the shipped form's pass mark is drawn in red
 TRUE_TEXTS = ("1", "true", "True", "TRUE", "1.0")
 
 
