@@ -34,6 +34,19 @@ def qa_desk(tmp_path_factory):
         browser.close()
 
 
+def _rescored_rows(out, timeout_s: float = 60.0):
+    """The qa_calls.csv rows reviewed by REVIEWER, once the background re-score has written them."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = outputs.read_csv(out / "qa_calls.csv")
+        reviewed = rows[rows["qa_reviewed_by"].fillna("") == REVIEWER]
+        if len(reviewed) or time.monotonic() > deadline:
+            return reviewed
+        time.sleep(0.2)
+
+
 def _open_a_scored_call(page, base: str) -> str:
     """Agents page -> the first agent -> that agent's first call; the agent's name."""
     page.goto(base + "/agents")
@@ -75,8 +88,7 @@ def test_overturn_a_criterion_reload_and_see_the_new_score(qa_desk):
     page.reload()
     assert page.locator("#qa-score").inner_text() == new_score
     assert page.locator("#qa-reviewed").inner_text() == f"复核人 {REVIEWER}"
-    rows = outputs.read_csv(out / "qa_calls.csv")
-    reviewed = rows[rows["qa_reviewed_by"].fillna("") == REVIEWER]
+    reviewed = _rescored_rows(out)  # the files follow in the background (every call re-scored)
     assert len(reviewed) == 1 and f"{reviewed['qa_score'].iloc[0]:.1f}" == new_score
 
     page.click(".qa-total a.agent")

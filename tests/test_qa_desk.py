@@ -307,3 +307,40 @@ def test_appeal_with_another_form_than_the_results_is_409(out, custom_scored):
     response = _appeal(client, call_id, "rule_words")
     assert response.status_code == 409 and "--qa-form" in response.text
     assert (out / "qa_calls.csv").read_bytes() == before
+
+
+def test_one_call_rescored_in_the_index_equals_the_full_rescore(out):
+    """The desk's immediate re-score of the appealed call (index only) matches what run_qa then writes."""
+    import json
+
+    from speechchurn.app import qa_index
+    from speechchurn.app.qa_pages import QAViews
+    from speechchurn.review.qa_appeals import record_appeal
+
+    client = _client(out)
+    desk = client.app.state.desk
+    views = QAViews(desk, views=None)
+    file = _qa_calls(out)[2]["file"]
+    record_appeal(out, file, "forbidden", 1, "复核：客户原话", "李组长")
+    record_appeal(out, file, "greeting", 0, "开场白不完整", "李组长")
+    views.rescore_call(_call_id(client, file), file)
+    db = desk.db()
+    quick = db.execute(
+        "SELECT qa_score, reviewed_by, row FROM desk_qa_calls WHERE file = ?", (file,)
+    ).fetchone()
+    quick_evidence = dict(
+        db.execute("SELECT criterion, evidence FROM desk_qa_evidence WHERE file = ?", (file,))
+    )
+    _run_qa(out)
+    qa_index.sync(db, out, force=True)
+    full = db.execute(
+        "SELECT qa_score, reviewed_by, row FROM desk_qa_calls WHERE file = ?", (file,)
+    ).fetchone()
+    assert quick[:2] == full[:2] and quick[1] == "李组长" and quick[0] > 0
+    assert json.loads(quick[2]) == json.loads(full[2])
+    full_evidence = dict(
+        db.execute("SELECT criterion, evidence FROM desk_qa_evidence WHERE file = ?", (file,))
+    )
+    assert {k: json.loads(v) for k, v in quick_evidence.items()} == {
+        k: json.loads(v) for k, v in full_evidence.items()
+    }

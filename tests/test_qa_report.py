@@ -159,3 +159,18 @@ def test_qa_quotes_read_in_chinese(quote, shown):
     from speechchurn.labels import qa_quote_text
 
     assert qa_quote_text(quote) == shown
+
+
+def test_report_qa_section_redacted_and_hashed(out):
+    """report --redact --hash-callers: QA quotes masked, callers inside file names hashed."""
+    from speechchurn.privacy import PrivacyOptions
+
+    phone_quote = "你打13912345678这个号码自己去查"
+    rows = write_qa_results(out, quote=phone_quote)
+    html = write_report(out, privacy=PrivacyOptions(redact=True, caller_salt="s4lt")).read_text(
+        encoding="utf-8"
+    )
+    section = _section(html)
+    assert "13912345678" not in section and "你打" in section
+    callers = {r["file"].split("_")[2] for r in rows}
+    assert not any(caller in section for caller in callers)

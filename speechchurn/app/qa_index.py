@@ -109,8 +109,12 @@ def agent_name(value) -> str:
 
 
 def _replace_calls(db: sqlite3.Connection, rows: list[dict]) -> None:
-    ids = _agent_ids(db, {agent_name(r.get("agent")) for r in rows})
     db.execute("DELETE FROM desk_qa_calls")
+    _replace_calls_of(db, rows)
+
+
+def _replace_calls_of(db: sqlite3.Connection, rows: list[dict]) -> None:
+    ids = _agent_ids(db, {agent_name(r.get("agent")) for r in rows})
     db.executemany(
         "INSERT OR REPLACE INTO desk_qa_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -150,3 +154,21 @@ def _evidence(path: Path) -> list[tuple[str, str, str]]:
 def _replace_evidence(db: sqlite3.Connection, rows: list[tuple[str, str, str]]) -> None:
     db.execute("DELETE FROM desk_qa_evidence")
     db.executemany("INSERT OR REPLACE INTO desk_qa_evidence VALUES (?, ?, ?)", rows)
+
+
+def replace_call(db: sqlite3.Connection, record: dict, evidence: list[dict]) -> None:
+    """One call's qa_calls.csv row and QA evidence rows, as re-scored after an appeal (the files
+    themselves are rewritten by a full re-score in the background; their next sync supersedes this)."""
+    file = str(record.get("file", ""))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        _replace_calls_of(db, [record])
+        db.execute("DELETE FROM desk_qa_evidence WHERE file = ?", (file,))
+        db.executemany(
+            "INSERT OR REPLACE INTO desk_qa_evidence VALUES (?, ?, ?)",
+            [(file, str(e.get("criterion", "")), json.dumps(e, ensure_ascii=False)) for e in evidence],
+        )
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -13,6 +13,7 @@ from speechchurn.labels import qa_quote_text
 QA_PREFIX = "qa_"
 AT_SUFFIX = "_at"
 PERCENT = 100.0
+AGENT_CALLS_SHOWN = 200  # newest calls listed on an agent's page (figures cover every call)
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,13 @@ def agent(db: sqlite3.Connection, agent_id: int, form_criteria: dict[str, Criter
     ).fetchall()
     ids = criterion_ids(json.loads(rows[0][5])) if rows else []
     labels = _labels(db, ids, form_criteria)
-    calls = [_agent_call(r, labels) for r in rows]
+    calls = [_agent_call(r, labels, ids) for r in rows]
     scores = [c["qa_score"] for c in calls if c["qa_score"] is not None]
     return {
         "id": agent_id,
         "agent": found[0],
-        "calls": calls,
+        "calls": calls[:AGENT_CALLS_SHOWN],
+        "calls_total": len(calls),
         "mean": sum(scores) / len(scores) if scores else None,
         "min": min(scores) if scores else None,
         "auto_failed": sum(c["auto_failed"] for c in calls),
@@ -97,10 +99,10 @@ def agent(db: sqlite3.Connection, agent_id: int, form_criteria: dict[str, Criter
     }
 
 
-def _agent_call(row: tuple, labels: dict[str, str]) -> dict:
+def _agent_call(row: tuple, labels: dict[str, str], ids: list[str]) -> dict:
     file, started, score, auto_failed, reviewed_by, data, call_id, caller = row
     record = json.loads(data)
-    results = {cid: record.get(f"{QA_PREFIX}{cid}") for cid in criterion_ids(record)}
+    results = {cid: record.get(f"{QA_PREFIX}{cid}") for cid in ids}
     return {
         "file": file,
         "started_at": started or "",
