@@ -9,8 +9,16 @@ from pathlib import Path
 from speechchurn import outputs
 
 CRITERIA = ("greeting", "forbidden", "apology", "closing")  # ids of the hand-made results
+PASS_MARK = 60.0  # qa_score below which a call failed QA (the shipped form's fail_below)
 LABELS = {"greeting": "开场白", "forbidden": "服务禁语", "apology": "致歉安抚", "closing": "结束语"}
 WORST_QUOTE = "这是规定，你自己去查"  # the deciding quote of the worst call's failed criterion
+
+
+def iso_week(started_at: str) -> str:
+    from datetime import datetime
+
+    year, week, _ = datetime.fromisoformat(started_at).isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def qa_rows(calls, agent_of=None) -> list[dict]:
@@ -28,7 +36,8 @@ def qa_rows(calls, agent_of=None) -> list[dict]:
             else 100.0 * sum(results[k] for k in applicable) / len(applicable)
         )
         row = {"file": rec["file"], "agent": agent_of(rec) if agent_of else rec.get("agent") or "unknown"}
-        row.update(qa_score=score, qa_auto_failed=results["forbidden"] == 0)
+        row.update(qa_score=score, qa_auto_failed=results["forbidden"] == 0, qa_failed=score < PASS_MARK)
+        row["started_at"] = rec.get("started_at")
         for k in CRITERIA:
             row[f"qa_{k}"] = results[k]
             row[f"qa_{k}_at"] = None if results[k] is None else 1.5 + 2 * CRITERIA.index(k)
@@ -73,6 +82,9 @@ def write_qa_results(out_dir: Path, agent_of=None, quote: str = WORST_QUOTE) -> 
     agents = frame.groupby("agent").agg(
         calls=("file", "size"), qa_mean=("qa_score", "mean"), qa_min=("qa_score", "min")
     )
+    frame["week"] = [iso_week(s) for s in frame["started_at"]]
+    weekly = frame.pivot_table(index="agent", columns="week", values="qa_score", aggfunc="mean")
+    agents = agents.join(weekly.rename(columns=lambda w: f"week_{w}"))
     outputs.write_csv(agents.reset_index(), out_dir / "qa_agents.csv")
     with (out_dir / outputs.EVIDENCE_JSONL).open("a", encoding="utf-8") as handle:
         for record in qa_evidence(rows, quote):

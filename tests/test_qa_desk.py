@@ -15,7 +15,7 @@ import shutil
 import pytest
 from conftest import SAMPLES
 from desk_support import analyze_samples
-from qa_support import drop_qa_results
+from qa_support import drop_qa_results, iso_week
 from typer.testing import CliRunner
 
 from speechchurn import outputs
@@ -97,15 +97,8 @@ def test_agent_page_lists_calls_and_weekly_history(client, scored):
     listed = re.findall(r'<td class="mono">([^<]+)</td>', html)
     assert sorted(listed) == sorted(r["file"] for r in rows)
     weeks = re.findall(r"<tr><td>(\d{4}-W\d{2})</td>", html)
-    assert weeks == sorted({_iso_week(r["started_at"]) for r in rows})
+    assert weeks == sorted({iso_week(r["started_at"]) for r in rows})
     assert "服务禁语" in html and "开场白" in html  # pass rates under the form's Chinese labels
-
-
-def _iso_week(started_at: str) -> str:
-    from datetime import datetime
-
-    year, week, _ = datetime.fromisoformat(started_at).isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 @pytest.mark.parametrize("path", ["/agent/999999", "/agent/A001", "/agent/..%2f..%2fetc", "/agent/-1"])

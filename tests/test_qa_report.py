@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import SAMPLES
 from desk_support import analyze_samples
-from qa_support import CRITERIA, LABELS, WORST_QUOTE, drop_qa_results, write_qa_results
+from qa_support import CRITERIA, LABELS, WORST_QUOTE, drop_qa_results, iso_week, write_qa_results
 
 from speechchurn import outputs
 from speechchurn.errors import ReportError
@@ -62,7 +62,7 @@ def test_report_qa_section(out):
     board = re.search(r'<table id="qa-agents-table".*?</table>', section, flags=re.S).group(0)
     listed = re.findall(r"<tr[^>]*><td>(A\d+|agent)</td>", board)
     assert sorted(listed) == agents
-    means = [float(m) for m in re.findall(r"</td><td>\d+</td><td>([\d.]+)</td>", board)]
+    means = [float(m) for m in re.findall(r"<tr><td>[^<]+</td><td>\d+</td><td>([\d.]+)</td>", board)]
     assert means == sorted(means, reverse=True)  # best agent first
     for criterion in CRITERIA:  # the form's Chinese label, the id beside it
         assert f'<td>{LABELS[criterion]} <small class="muted">{criterion}</small></td>' in section
@@ -79,7 +79,12 @@ def test_report_weekly_trend_has_one_line_per_agent(out):
     )
     traces = json.loads(script.group(1))
     assert sorted(t["name"] for t in traces) == sorted({r["agent"] for r in rows})
-    assert all(re.fullmatch(r"\d{4}-W\d{2}", week) for t in traces for week in t["x"])
+    agents = outputs.read_csv(out / "qa_agents.csv").set_index("agent")
+    for trace in traces:  # qa_agents.csv's week_<YYYY-Www> means, one point per week with calls
+        weeks = sorted({iso_week(r["started_at"]) for r in rows if r["agent"] == trace["name"]})
+        assert trace["x"] == weeks
+        means = agents.loc[trace["name"], [f"week_{w}" for w in weeks]]
+        assert trace["y"] == [round(float(m), 1) for m in means]
 
 
 def test_report_qa_section_escapes_agents_and_quotes(out):

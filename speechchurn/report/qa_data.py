@@ -1,9 +1,11 @@
 """QA (质检) results as the report, the workbook and the desk read them: qa_calls.csv, qa_agents.csv and
 the QA entries of evidence.jsonl.
 
-qa_calls.csv is the one source of the section's figures (the leaderboard, pass rates and weekly means
-are aggregated from it, so they agree with every call row, appeals included); qa_agents.csv goes to
-the workbook as written. Criterion ids are the ``qa_<id>`` columns that have a ``qa_<id>_at`` partner.
+qa_calls.csv is the source of the section's leaderboard and pass rates (aggregated from it, so they
+agree with every call row, appeals included); the weekly means are qa_agents.csv's ``week_<YYYY-Www>``
+columns, and both files go to the workbook as written. Criterion ids are the ``qa_<id>`` columns that
+have a ``qa_<id>_at`` partner. The report sits below ``speechchurn.qa`` (it never imports it): the
+file contract is all it shares with the scoring.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from speechchurn.qa.form import DEFAULT_FAIL_BELOW
-from speechchurn.report.data import QA_CALLS_CSV, QA_EVIDENCE_KIND, ReportData, col, text
+from speechchurn.report.data import QA_CALLS_CSV, QA_EVIDENCE_KIND, ReportData, text
 
 log = logging.getLogger("speechchurn")
 
@@ -23,7 +24,7 @@ QA_PREFIX = "qa_"
 AT_SUFFIX = "_at"
 REQUIRED_COLUMNS = ("file", "agent", "qa_score", "qa_auto_failed")
 UNKNOWN_AGENT = "unknown"  # agent of calls without one (the issue's contract)
-LOW_SCORE = DEFAULT_FAIL_BELOW  # qa_score points: a mean below the shipped form's pass mark is drawn in red
+WEEK_PREFIX = "week_"  # qa_agents.csv columns week_<YYYY-Www>: the agent's mean score that ISO week
 TRUE_TEXTS = ("1", "true", "True", "TRUE", "1.0")
 
 
@@ -68,12 +69,14 @@ def check_columns(calls: pd.DataFrame, out_dir: Path) -> None:
 
 
 def agent_summary(calls: pd.DataFrame) -> pd.DataFrame:
-    """Per agent: calls, qa_mean, qa_min, auto_failed (count of auto-failed calls)."""
+    """Per agent: calls, qa_mean, qa_min, auto_failed (count of auto-failed calls) and failed (calls that
+    failed QA: auto-failed or below the form's pass mark; qa_calls.csv's ``qa_failed``, NaN without)."""
     frame = pd.DataFrame(
         {
             "agent": calls["agent"].map(text).replace("", UNKNOWN_AGENT),
             "score": pd.to_numeric(calls["qa_score"], errors="coerce"),
-            "failed": calls["qa_auto_failed"].map(truthy),
+            "auto": calls["qa_auto_failed"].map(truthy),
+            "failed": calls["qa_failed"].map(truthy) if "qa_failed" in calls.columns else float("nan"),
         }
     )
     grouped = frame.groupby("agent", sort=True)
@@ -82,7 +85,8 @@ def agent_summary(calls: pd.DataFrame) -> pd.DataFrame:
             "calls": grouped.size(),
             "qa_mean": grouped["score"].mean(),
             "qa_min": grouped["score"].min(),
-            "auto_failed": grouped["failed"].sum().astype(int),
+            "auto_failed": grouped["auto"].sum().astype(int),
+            "failed": grouped["failed"].sum(min_count=1),
         }
     ).reset_index()
 
@@ -114,24 +118,17 @@ def quote_of(hit: dict | None) -> str:
     return qa_quote_text(text(hit.get("quote")) or text(hit.get("snippet")))
 
 
-def weekly_means(qa_calls: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """agent, week (ISO ``YYYY-Www`` of the call's own local time, as qa_agents.csv), mean, calls."""
-    from speechchurn.qa.run import iso_week
-
-    started = col(qa_calls, "started_at", "").map(text)
-    if not started.str.len().any() and {"file", "started_at"} <= set(calls.columns):
-        known = dict(zip(calls["file"].astype(str), calls["started_at"].map(text), strict=True))
-        started = qa_calls["file"].astype(str).map(known).fillna("")
-    weeks = [(iso_week(s) or (None,))[0] for s in started]
-    frame = pd.DataFrame(
-        {
-            "agent": qa_calls["agent"].astype(str),
-            "week": weeks,
-            "score": pd.to_numeric(qa_calls["qa_score"], errors="coerce"),
-        }
-    ).dropna()
-    grouped = frame.groupby(["agent", "week"], sort=True)["score"]
-    return pd.DataFrame({"mean": grouped.mean(), "calls": grouped.size()}).reset_index()
+def weekly_means(agents: pd.DataFrame | None) -> pd.DataFrame:
+    """agent, week (ISO ``YYYY-Www``, the call's own local time), mean: qa_agents.csv's week columns
+    in long form (empty without qa_agents.csv)."""
+    weeks = [c for c in (agents.columns if agents is not None else []) if str(c).startswith(WEEK_PREFIX)]
+    if not weeks or "agent" not in agents.columns:
+        return pd.DataFrame(columns=["agent", "week", "mean"])
+    long = agents.melt(id_vars=["agent"], value_vars=weeks, var_name="week", value_name="mean")
+    long["week"] = long["week"].str[len(WEEK_PREFIX) :]
+    long["mean"] = pd.to_numeric(long["mean"], errors="coerce")
+    long["agent"] = long["agent"].map(text).replace("", UNKNOWN_AGENT)
+    return long.dropna(subset=["mean"]).sort_values(["agent", "week"]).reset_index(drop=True)
 
 
 def criterion_labels(ids: list[str], evidence: list[dict]) -> dict[str, str]:
@@ -144,11 +141,15 @@ def criterion_labels(ids: list[str], evidence: list[dict]) -> dict[str, str]:
 
 
 def _default_form_labels() -> dict[str, str]:
-    from speechchurn.errors import FormError
-    from speechchurn.qa.form import load_form
+    """id -> label of the shipped form (read as data: its validation is speechchurn.qa's job)."""
+    import tomllib
+
+    from speechchurn.resources import default_qa_form_path
 
     try:
-        return {c.id: c.label for c in load_form().criteria}
-    except FormError as e:  # the shipped form is validated by its own tests; never fail the report
-        log.warning("report: default QA form unreadable: %s", e)
+        form = tomllib.loads(default_qa_form_path().read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as e:  # never fail the report over a label
+        log.warning("report: shipped QA form unreadable: %s", e)
         return {}
+    criteria = form.get("criteria", [])
+    return {str(c.get("id")): str(c.get("label") or "") for c in criteria if isinstance(c, dict)}

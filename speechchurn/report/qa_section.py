@@ -33,7 +33,7 @@ def _leaderboard(agents: pd.DataFrame) -> list[dict]:
                 "mean": fmt(rec.get("qa_mean"), 1),
                 "min": fmt(rec.get("qa_min"), 1),
                 "auto_failed": fmt(rec.get("auto_failed"), 0),
-                "low": num(rec.get("qa_mean")) < q.LOW_SCORE,
+                "failed": fmt(rec.get("failed"), 0),
             }
         )
     return rows
@@ -111,8 +111,7 @@ def _trend_figure(weekly: pd.DataFrame):
                 x=part["week"].tolist(),
                 y=part["mean"].round(1).tolist(),
                 mode="lines+markers",
-                customdata=part["calls"].tolist(),
-                hovertemplate="%{x}：平均 %{y} 分（%{customdata} 通）<extra>%{fullData.name}</extra>",
+                hovertemplate="%{x}：平均 %{y} 分<extra>%{fullData.name}</extra>",
             )
         )
     fig = _layout(fig, "坐席质检得分周趋势", yaxis_title="平均质检得分")
@@ -161,7 +160,7 @@ def qa_section(data: ReportData) -> dict | None:
     calls, agents, ids = tables.calls, tables.agents, tables.criteria
     labels = q.criterion_labels(ids, data.evidence)
     criteria = _criteria_rows(calls, agents, ids, labels)
-    weekly = q.weekly_means(calls, data.calls)
+    weekly = q.weekly_means(data.qa_agents)
     return {
         "agents": _leaderboard(agents),
         "agent_names": agents["agent"].astype(str).tolist(),
