@@ -41,6 +41,9 @@ BYTE_FILES = (
     "errors.csv",
     "callers.csv",
     "review.csv",
+    "qa_calls.csv",
+    "qa_agents.csv",
+    "qa_weekly.csv",
 )
 REPORT = "report.html"
 WORKBOOK = "callers.xlsx"
@@ -50,14 +53,16 @@ PLOTLY_BUNDLE = re.compile(r"<script>/\*\*\s*\* plotly\.js.*?</script>", re.S)
 
 
 def run_stages(out: Path) -> Path:
-    """Export, grade and report from the store in `out` (what `analyze` does after the last file)."""
-    from speechchurn.batch.pipeline import export_outputs, grade, write_reports
+    """Export, QA, grade and report from the store in `out` (what `analyze` does after the last file)."""
+    from speechchurn.batch.pipeline import export_outputs
     from speechchurn.batch.store import Store
+    from speechchurn.grading_run import GradingOptions, run_grading
+    from speechchurn.qa.run import run_qa
 
     with Store(out) as store:
         export_outputs(store, out)
-    grade(out)
-    write_reports(out)
+    run_qa(out)
+    run_grading(out, GradingOptions(reports=True))
     return out
 
 

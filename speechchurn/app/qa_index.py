@@ -15,12 +15,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechchurn.vocab import QA_UNKNOWN_AGENT
+
 log = logging.getLogger("speechchurn")
 
-QA_CALLS_CSV = "qa_calls.csv"  # speechchurn.qa.run.QA_CALLS_CSV (literal: importing qa pulls pandas)
+QA_CALLS_CSV = "qa_calls.csv"  # outputs.QA_CALLS_CSV (kept literal: importing outputs pulls pandas)
 EVIDENCE_JSONL = "evidence.jsonl"  # outputs.EVIDENCE_JSONL
-EVIDENCE_KIND = "qa"  # speechchurn.qa.run.EVIDENCE_KIND: evidence.jsonl `kind` of QA rows
-UNKNOWN_AGENT = "unknown"  # agent of calls without one (speechchurn.qa.score.UNKNOWN_AGENT)
+EVIDENCE_KIND = "qa"  # outputs.QA_EVIDENCE_KIND: evidence.jsonl `kind` of QA rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS desk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,7 +106,7 @@ def _agent_ids(db: sqlite3.Connection, agents: set[str]) -> dict[str, int]:
 
 def agent_name(value) -> str:
     text = "" if value is None else str(value).strip()
-    return text or UNKNOWN_AGENT
+    return text or QA_UNKNOWN_AGENT
 
 
 def _replace_calls(db: sqlite3.Connection, rows: list[dict]) -> None:

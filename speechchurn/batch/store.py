@@ -19,6 +19,7 @@ from pathlib import Path
 from speechchurn.batch.worker import CallRecord, Failure
 from speechchurn.errors import StoreError
 from speechchurn.schema import Segment
+from speechchurn.vocab import DEFAULT_TIMEZONE, QA_FAILED_COLUMN, QA_SCORE_COLUMN
 
 STORE_NAME = "speechchurn.db"
 SCHEMA_VERSION = "1"
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS evidence (file TEXT NOT NULL, seq INTEGER NOT NULL, hit TEXT NOT NULL,
     PRIMARY KEY (file, seq));
 CREATE TABLE IF NOT EXISTS qa_scores (file TEXT PRIMARY KEY, qa_score REAL, qa_failed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS qa_text_hits (fingerprint TEXT NOT NULL, text TEXT NOT NULL, hits TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, text));
 """
 
 
@@ -212,9 +215,47 @@ class Store:
         )
         return {file: (score, failed) for file, score, failed in rows}
 
+    def qa_text_hits(self, fingerprint: str, texts: Iterable[str]) -> dict[str, tuple]:
+        """Cached QA phrase hits of segment texts for one phrase set (speechchurn/qa/run.py)."""
+        wanted = set(texts)
+        rows = self.db.execute("SELECT text, hits FROM qa_text_hits WHERE fingerprint = ?", (fingerprint,))
+        return {t: tuple(tuple(h) for h in json.loads(h)) for t, h in rows if t in wanted}
+
+    def add_qa_text_hits(self, fingerprint: str, items: Iterable[tuple[str, tuple]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO qa_text_hits VALUES (?, ?, ?)",
+                ((fingerprint, t, json.dumps(h, ensure_ascii=False)) for t, h in items),
+            )
+
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+
+def load_calls(out_dir: Path, timezone: str = DEFAULT_TIMEZONE):
+    """The per-call features of the store in `out_dir`, typed for aggregation (times in `timezone`)."""
+    import pandas as pd  # heavy: only grading needs it, not the workers that import this module
+
+    with Store(out_dir, create=False) as store:
+        calls = pd.DataFrame(store.call_rows())
+        qa = store.qa_scores()
+    if not calls.empty and qa:  # the last QA run's results (speechchurn/qa): qa_failed_calls, qa_score_min
+        files = calls["file"].astype(str)
+        calls[QA_SCORE_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[0]).astype("float64")
+        calls[QA_FAILED_COLUMN] = files.map(lambda f: qa.get(f, (None, 0))[1]).astype("int64")
+    if not calls.empty:
+        started = pd.to_datetime(calls["started_at"], format="ISO8601", utc=True)
+        calls["started_at"] = started.dt.tz_convert(timezone)
+    return calls
+
+
+def load_evidence(out_dir: Path):
+    """The stored keyword hits of the finished files (evidence.jsonl's rows) as a DataFrame."""
+    import pandas as pd  # heavy: see load_calls
+
+    with Store(out_dir, create=False) as store:
+        return pd.DataFrame(store.evidence_rows())

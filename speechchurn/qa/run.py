@@ -251,6 +251,50 @@ def _merge_evidence(out_dir: Path, qa_rows: list[dict]) -> Path:
 # ------------------------------------------------------------------------------------------- run
 
 
+POOL_MIN_TEXTS = 400  # new segment texts from which phrase matching runs in worker processes
+POOL_CHUNK_TEXTS = 200  # texts per worker task
+
+
+def _match_chunk(form: QAForm, texts: list[str]) -> list[tuple]:
+    """Worker process: the phrase hits of each text (the matcher is built once per process)."""
+    matcher = matcher_for(form)
+    return [matcher.match_text(t) for t in texts]
+
+
+def _match_texts(form: QAForm, texts: list[str], workers: int) -> list[tuple]:
+    """Phrase hits of every text, in worker processes when there are many."""
+    if len(texts) < POOL_MIN_TEXTS or workers <= 1:
+        matcher = matcher_for(form)
+        return [matcher.match_text(t) for t in texts]
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    chunks = [texts[i : i + POOL_CHUNK_TEXTS] for i in range(0, len(texts), POOL_CHUNK_TEXTS)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [hits for part in pool.map(partial(_match_chunk, form), chunks) for hits in part]
+
+
+def prime_phrase_hits(
+    out_dir: Path, form: QAForm, segments: Mapping[str, Sequence[Segment]], workers: int = 0
+) -> int:
+    """Fill the form's matcher with the phrase hits of every searched segment text: from the store's
+    cache (keyed by the phrases' fingerprint), the rest matched now (in `workers` processes; 0 = one
+    per core) and added to the cache. Returns how many texts were matched now."""
+    import os
+
+    from speechchurn.batch.store import Store
+
+    matcher = matcher_for(form)
+    texts = {s.text.strip() for segs in segments.values() for s in segs if matcher.searched(s)}
+    with Store(out_dir, create=False) as store:
+        matcher.known.update(store.qa_text_hits(matcher.fingerprint, texts))
+        missing = sorted(texts - matcher.known.keys())
+        found = _match_texts(form, missing, workers or os.cpu_count() or 1)
+        matcher.known.update(zip(missing, found, strict=True))
+        store.add_qa_text_hits(matcher.fingerprint, zip(missing, found, strict=True))
+    return len(missing)
+
+
 def score_calls(
     form: QAForm, rows: Sequence[Mapping], segments: Mapping[str, Sequence[Segment]], appeals: Mapping
 ):
@@ -282,6 +326,7 @@ def run_qa(out_dir: Path, form: QAForm | None = None) -> QAResult:
     started = time.monotonic()
     out_dir, form = Path(out_dir), form or load_form()
     rows, segments = read_store(out_dir)
+    matched = prime_phrase_hits(out_dir, form, segments)
     scores, appealed = score_calls(form, rows, segments, load_appeals(out_dir))
     by_file = {str(r.get("file", "")): r for r in rows}
     calls = call_table(form, scores, by_file)
@@ -295,9 +340,10 @@ def run_qa(out_dir: Path, form: QAForm | None = None) -> QAResult:
     _store_scores(out_dir, scores)
     wall = time.monotonic() - started
     log.info(
-        "QA: %d calls scored with %s in %.1f s (%d appealed results)",
+        "QA: %d calls scored with %s in %.1f s (%d new segment texts matched, %d appealed results)",
         len(scores),
         form.source,
+        matched,
         wall,
         appealed,
     )

@@ -107,9 +107,33 @@ class PhraseMatcher:
         self.by_category = {cr.column: cr.id for cr in form.criteria}
         self.lexicon = Lexicon(tuple(sorted(cats, key=lambda c: c.name)))
         self.options = MatchOptions(negatable=frozenset(c.name for c in cats))
+        self.roles = {cr.role for cr in form.criteria if cr.phrases}
+        self.known: dict[str, tuple] = {}  # text -> hits, filled from the store's cache (qa/run.py)
         self._text_hits = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._hits_of_text)
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of what decides a text's hits: the phrases per criterion and the match options."""
+        import hashlib
+        import json
+
+        content = [[c.name, [t.text for t in c.terms]] for c in self.lexicon.categories]
+        opts = [self.options.phonetic, self.options.threshold, self.options.negation_window]
+        return hashlib.sha256(json.dumps([content, opts], ensure_ascii=False).encode()).hexdigest()
+
+    def searched(self, segment: Segment) -> bool:
+        """Whether a phrase criterion can use this segment's words (its role is searched)."""
+        if not segment.text.strip():
+            return False
+        return segment.role == ROLE_MIXED or ROLE_ANY in self.roles or segment.role in self.roles
+
     def _hits_of_text(self, text: str) -> tuple:
+        known = self.known.get(text)
+        return known if known is not None else self.match_text(text)
+
+    def match_text(self, text: str) -> tuple:
+        """The phrase hits of one segment text: (criterion, phrase, heard, match, confidence,
+        negated, snippet) tuples."""
         from speechchurn.text.keywords import find_hits
 
         if not self.lexicon.categories:
@@ -124,10 +148,9 @@ class PhraseMatcher:
         """Every phrase hit in the segments, in segment order (negated ones included, flagged)."""
         out = []
         for seg in segments:
-            text = seg.text.strip()
-            if not text:
+            if not self.searched(seg):
                 continue
-            for cid, phrase, heard, match, conf, negated, snippet in self._text_hits(text):
+            for cid, phrase, heard, match, conf, negated, snippet in self._text_hits(seg.text.strip()):
                 out.append(
                     PhraseHit(cid, phrase, heard, seg.role, seg.start, seg.end, match, conf, negated, snippet)
                 )

@@ -16,20 +16,21 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import ReportError
+from speechchurn.labels import CATEGORY_LABELS, TIER_LABELS
 from speechchurn.outputs import (
     CALLERS_CSV,
     CALLS_CSV,
     ERRORS_CSV,
     EVIDENCE_JSONL,
+    QA_AGENTS_CSV,
+    QA_CALLS_CSV,
     REVIEW_CSV,
     TRANSCRIPTS_JSONL,
     read_csv,
 )
 from speechchurn.vocab import (
     CAT_COMPLAINT,
-    CATEGORY_LABELS,
     RISK_HIGH,
-    TIER_LABELS,
     TIER_ORDER,
     is_customer_kw_column,
     kw_column,
@@ -38,9 +39,6 @@ from speechchurn.vocab import (
 
 log = logging.getLogger("speechchurn")
 
-QA_CALLS_CSV = "qa_calls.csv"  # written by speechchurn.qa (one row per scored call)
-QA_AGENTS_CSV = "qa_agents.csv"  # one row per agent
-QA_EVIDENCE_KIND = "qa"  # evidence.jsonl `kind` of QA rows (speechchurn.qa.run.EVIDENCE_KIND)
 
 SECONDS_PER_HOUR = 3600.0  # s
 TIME_KEY_DECIMALS = 2  # decimals of segment start/end when matching evidence hits to segments
@@ -291,10 +289,11 @@ def _segment_key(role, start, end) -> tuple:
 
 
 def evidence_index(evidence: list[dict]) -> dict[str, dict[tuple, list[dict]]]:
-    """file -> segment key (role, start, end) and (role, snippet) -> keyword hits (QA rows left out)."""
+    """file -> segment key (role, start, end) and (role, snippet) -> hits. Keyword hits only: rows with
+    a ``kind`` (QA criteria, docs/qa.md) are not keyword marks."""
     index: dict[str, dict[tuple, list[dict]]] = {}
     for hit in evidence:
-        if hit.get("kind") == QA_EVIDENCE_KIND:  # a QA criterion's evidence, not a keyword hit
+        if hit.get("kind"):
             continue
         per_file = index.setdefault(str(hit.get("file", "")), {})
         per_file.setdefault(_segment_key(hit.get("role"), hit.get("start"), hit.get("end")), []).append(hit)

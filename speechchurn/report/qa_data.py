@@ -16,14 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from speechchurn.report.data import QA_CALLS_CSV, QA_EVIDENCE_KIND, ReportData, text
+from speechchurn.outputs import QA_CALLS_CSV, QA_EVIDENCE_KIND
+from speechchurn.report.data import ReportData, text
+from speechchurn.vocab import QA_AUTO_FAILED_COLUMN, QA_FAILED_COLUMN, QA_SCORE_COLUMN, QA_UNKNOWN_AGENT
 
 log = logging.getLogger("speechchurn")
 
 QA_PREFIX = "qa_"
 AT_SUFFIX = "_at"
-REQUIRED_COLUMNS = ("file", "agent", "qa_score", "qa_auto_failed")
-UNKNOWN_AGENT = "unknown"  # agent of calls without one (the contract)
+REQUIRED_COLUMNS = ("file", "agent", QA_SCORE_COLUMN, QA_AUTO_FAILED_COLUMN)
+UNKNOWN_AGENT = QA_UNKNOWN_AGENT
 WEEK_PREFIX = "week_"  # qa_agents.csv columns week_<YYYY-Www>: the agent's mean score that ISO week
 TRUE_TEXTS = ("1", "true", "True", "TRUE", "1.0")
 
@@ -74,9 +76,9 @@ def agent_summary(calls: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "agent": calls["agent"].map(text).replace("", UNKNOWN_AGENT),
-            "score": pd.to_numeric(calls["qa_score"], errors="coerce"),
-            "auto": calls["qa_auto_failed"].map(truthy),
-            "failed": calls["qa_failed"].map(truthy) if "qa_failed" in calls.columns else float("nan"),
+            "score": pd.to_numeric(calls[QA_SCORE_COLUMN], errors="coerce"),
+            "auto": calls[QA_AUTO_FAILED_COLUMN].map(truthy),
+            "failed": calls[QA_FAILED_COLUMN].map(truthy) if QA_FAILED_COLUMN in calls else float("nan"),
         }
     )
     grouped = frame.groupby("agent", sort=True)

@@ -1,1 +1,1 @@
-"""Reviewer decisions stored next to the results: QA appeals (复核 / 申诉)."""
+"""Reviewer marks: hit verdicts, customer reviews, tier overrides, lexicon feedback, QA appeals (no web)."""
