@@ -45,6 +45,7 @@ class QAViews:
         self._generation = 0  # appeals made (in this process)
         self._rescored = 0  # appeals the files were last re-scored after
         qa_index.sync(desk.db(), desk.config.out_dir)  # built at start-up, like the transcript index
+        threading.Thread(target=_warm_up, args=(self.form,), name="qa-warm-up", daemon=True).start()
 
     def routes(self) -> list[Route]:
         return [
@@ -154,6 +155,13 @@ class QAViews:
                 qa_index.sync(self.desk.db(), self.desk.config.out_dir, force=True)
         log.info("desk: QA re-scored %d calls after an appeal", len(result.calls))
         self.desk.refresh_outputs()
+
+
+def _warm_up(form) -> None:
+    """Build the form's phrase matcher (its phonetic index: seconds) before the first appeal needs it."""
+    from speechchurn.qa.score import matcher_for
+
+    matcher_for(form)
 
 
 def _load_form(config):
