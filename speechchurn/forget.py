@@ -229,6 +229,8 @@ def _delete(
     run("qa_scores", "DELETE FROM qa_scores WHERE file = ?", files)
     run("raw_names", "DELETE FROM raw_names WHERE file = ?", files)
     run("desk_qa_appeals", "DELETE FROM desk_qa_appeals WHERE sha256 = ?", shas)
+    run("desk_qa_calls", "DELETE FROM desk_qa_calls WHERE file = ?", files)  # the desk's QA index
+    run("desk_qa_evidence", "DELETE FROM desk_qa_evidence WHERE file = ?", files)
     if _has(db, "qa_text_hits"):  # a cache of QA phrase hits per segment text: holds their words
         counts["qa_text_hits"] = db.execute("DELETE FROM qa_text_hits").rowcount
     run("calls", "DELETE FROM calls WHERE file = ?", files)

@@ -148,6 +148,28 @@ TIER_PHRASES = (  # the fixed words of grading's tier reasons (customers/grading
     ("cluster ", "聚类 "),
 )
 WORDS = {"score": "评分"}
+CALL_INDICATOR_LABELS = {  # calls.csv columns a QA form's `when` conditions read (docs/qa.md)
+    "duration_s": "通话时长（秒）",
+    "transfers": "转接次数",
+    "hold_count": "等待次数",
+    "non_talk_s": "静默（秒）",
+    "longest_silence_s": "最长静默（秒）",
+    "silence_ratio": "静默占比",
+    "overlap_s": "双方同时说话（秒）",
+    "interruptions_agent": "坐席抢话次数",
+    "interruptions_customer": "客户抢话次数",
+    "talk_s_agent": "坐席说话（秒）",
+    "talk_s_customer": "客户说话（秒）",
+    "talk_speed_cpm_agent": "坐席语速（字/分钟）",
+    "talk_speed_cpm_customer": "客户语速（字/分钟）",
+    "loudness_dbfs_agent": "坐席音量（dBFS）",
+    "loudness_dbfs_customer": "客户音量（dBFS）",
+    "sentiment_mean": "平均情绪",
+    "sentiment_min": "最低情绪",
+    "sentiment_end": "结束情绪",
+    "negative_share": "负面语句占比",
+}
+QA_CONDITION = re.compile(r"^(?P<ind>\w+)=(?P<value>\S+) \((?P<op>[<>=!]=?) (?P<limit>\S+)\)$")
 RISK_PART = re.compile(r"^\s*(?P<name>\w+)\s+(?P<points>[+-]\d+(?:\.\d+)?)\s*(?:\((?P<detail>.*)\))?\s*$")
 CONDITION = re.compile(r"(?P<ind>\w+)=(?P<value>-?[\d.]+)")
 MODEL_PART = re.compile(r"^\s*(?P<name>\w+)=(?P<value>\S+)\s+\((?P<plus>[+-][\d.]+)\)\s*$")
@@ -220,6 +242,17 @@ def _name(word: str) -> str:
     if word.startswith("score_"):
         return f"{feature_label(word[len('score_') :])}得分"
     return feature_label(word)
+
+
+def qa_quote_text(quote) -> str:
+    """A QA criterion's quote as supervisors read it: a `when` condition's
+    'longest_silence_s=1.26 (<= 15)' -> '最长静默（秒） 1.26（要求 <= 15）'; heard phrases unchanged."""
+    text = "" if quote is None else str(quote)
+    match = QA_CONDITION.match(text)
+    if match is None:
+        return text
+    name = CALL_INDICATOR_LABELS.get(match["ind"]) or feature_label(match["ind"])
+    return f"{name} {match['value']}（要求 {match['op']} {match['limit']}）"
 
 
 def probability_text(value) -> str:

@@ -41,6 +41,10 @@ EVIDENCE_JSONL = "evidence.jsonl"
 MODEL_REPORT_JSON = "model_report.json"  # speechchurn train
 CLUSTER_REPORT_JSON = "cluster_report.json"  # grade --tiering cluster
 RETENTION_JSON = "retention.json"  # speechchurn retention
+QA_CALLS_CSV = "qa_calls.csv"  # speechchurn.qa: one row per scored call
+QA_AGENTS_CSV = "qa_agents.csv"  # one row per agent
+QA_WEEKLY_CSV = "qa_weekly.csv"  # agent x ISO week means, long form
+QA_EVIDENCE_KIND = "qa"  # evidence.jsonl `kind` of QA rows (keyword rows have no `kind`)
 
 
 @contextmanager

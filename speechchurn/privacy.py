@@ -119,6 +119,8 @@ def protect_report_data(data, options: PrivacyOptions):
             for file, segments in data.transcripts.items()
         },
         evidence=[protector.record(row) for row in data.evidence],
+        qa_calls=protector.frame(data.qa_calls),
+        qa_agents=protector.frame(data.qa_agents),
     )
 
 

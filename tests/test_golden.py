@@ -83,6 +83,7 @@ def out(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:  # our bytes only: no plotly markup, no plotly.js
         patch.setattr("speechchurn.report.html.chart_divs", canonical_chart_divs)
         patch.setattr("speechchurn.report.html.plotly_js", lambda: BUNDLE_STAND_IN)
+        patch.setattr("speechchurn.report.qa_section._divs", canonical_qa_divs)
         return run_stages(out)
 
 
@@ -95,6 +96,19 @@ def canonical_chart_divs(data) -> list[str]:
     return [
         f'<div id="chart-{i}" class="golden-chart">{escape(canonical_figure(fig))}</div>'
         for i, fig in enumerate(overview_figures(data), start=1)
+    ]
+
+
+def canonical_qa_divs(figures: list) -> list[str]:
+    """The QA section's charts as our canonical JSON of each figure (report/qa_section.py's ids)."""
+    from html import escape
+
+    from speechchurn.report.qa_section import QA_CHART_ID_PREFIX
+
+    figures = [f for f in figures if f is not None]
+    return [
+        f'<div id="{QA_CHART_ID_PREFIX}{i}" class="golden-chart">{escape(canonical_figure(fig))}</div>'
+        for i, fig in enumerate(figures, start=1)
     ]
 
 

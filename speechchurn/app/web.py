@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from speechchurn.app import index, labels, queries, security
+from speechchurn.app import index, labels, qa_pages, queries, security
 from speechchurn.app.media import NotFound, Player, RangeNotSatisfiable, byte_range
 from speechchurn.app.privacy import redactors
 from speechchurn.errors import SpeechchurnError
@@ -70,6 +70,7 @@ class DeskConfig:
     reviewer: str = ""
     caller_salt: str | None = None  # the --hash-callers salt of the outputs (implies masked callers)
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS  # None: any Host header (token required)
+    qa_form: Path | None = None  # the QA form appeals re-score with (None: the shipped default form)
 
 
 class Desk:
@@ -176,6 +177,7 @@ def create_app(config: DeskConfig) -> Starlette:
     security.check_token(config.token)  # a blank or short token would let anyone in
     desk = Desk(config)
     views = _Views(desk, _templates(desk))
+    views.qa = qa_pages.QAViews(desk, views)
     routes = [
         Route("/", views.queue),
         Route("/login", views.login),
@@ -186,6 +188,7 @@ def create_app(config: DeskConfig) -> Starlette:
         Route("/call/{call_id:rowid}", views.call),
         Route("/audio/{call_id:rowid}", views.audio),
         Route("/hit/{hit_id:rowid}/mark", views.mark_hit, methods=["POST"]),
+        *views.qa.routes(),
         Mount("/static", StaticFiles(packages=[("speechchurn.app", "static")]), name="static"),
     ]
     app = Starlette(routes=routes)
@@ -252,7 +255,8 @@ class _Views:
         data = queries.customer(self.desk.db(), request.path_params["caller"])
         if data is None:
             return self._not_found(request, "该客户")
-        return self._page(request, "customer.html.j2", {"c": data})
+        context = {"c": data, "qa_calls": self.qa.call_agents(data["calls"])}
+        return self._page(request, "customer.html.j2", context)
 
     def call(self, request: Request) -> Response:
         self.desk.refresh()
@@ -260,7 +264,8 @@ class _Views:
         data = None if call_id is None else queries.call(self.desk.db(), call_id)
         if data is None:
             return self._not_found(request, "该通话")
-        return self._page(request, "call.html.j2", {"call": data, "t": data["timeline"]})
+        context = {"call": data, "t": data["timeline"], "qa": self.qa.scorecard(data["file"])}
+        return self._page(request, "call.html.j2", context)
 
     def search(self, request: Request) -> Response:
         self.desk.refresh()

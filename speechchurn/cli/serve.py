@@ -16,6 +16,7 @@ from speechchurn.cli.options import (
     EXIT_ERROR,
     EXIT_USAGE,
     PlainTyper,
+    QAForm,
     fail,
     library_errors,
     setup_logging,
@@ -84,6 +85,7 @@ def serve(
             help="The salt the outputs were written with (analyze --hash-callers); callers shown masked.",
         ),
     ] = None,
+    qa_form: QAForm = None,
 ) -> None:
     """Open the supervisor's desk: review queue, customers, calls with playback, marking, search."""
     setup_logging(False, False)
@@ -107,6 +109,7 @@ def serve(
         reviewer=reviewer or getpass.getuser(),
         caller_salt=hash_callers,
         allowed_hosts=("127.0.0.1", "localhost", "::1") if loopback else None,
+        qa_form=qa_form,
     )
     typer.echo("indexing transcripts ...")
     with library_errors():

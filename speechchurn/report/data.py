@@ -22,6 +22,8 @@ from speechchurn.outputs import (
     CALLS_CSV,
     ERRORS_CSV,
     EVIDENCE_JSONL,
+    QA_AGENTS_CSV,
+    QA_CALLS_CSV,
     REVIEW_CSV,
     TRANSCRIPTS_JSONL,
     read_csv,
@@ -37,6 +39,7 @@ from speechchurn.vocab import (
 )
 
 log = logging.getLogger("speechchurn")
+
 
 SECONDS_PER_HOUR = 3600.0  # s
 TIME_KEY_DECIMALS = 2  # decimals of segment start/end when matching evidence hits to segments
@@ -54,6 +57,8 @@ class ReportData:
     errors: pd.DataFrame
     transcripts: dict[str, list[dict]] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
+    qa_calls: pd.DataFrame | None = None  # qa_calls.csv; None when the run has no QA results
+    qa_agents: pd.DataFrame | None = None  # qa_agents.csv; None when absent
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -69,6 +74,11 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         raise ReportError(f"{path}: cannot read table: {e}") from e
+
+
+def _read_optional(path: Path) -> pd.DataFrame | None:
+    """A table only some runs write (the QA results): None when the file is absent."""
+    return _read_table(path) if path.is_file() else None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -121,6 +131,8 @@ def load_report_data(out_dir: Path, privacy=None) -> ReportData:
         errors=_read_table(out_dir / ERRORS_CSV),
         transcripts=_transcripts_by_file(_read_jsonl(transcripts_path), transcripts_path),
         evidence=_read_jsonl(out_dir / EVIDENCE_JSONL),
+        qa_calls=_read_optional(out_dir / QA_CALLS_CSV),
+        qa_agents=_read_optional(out_dir / QA_AGENTS_CSV),
     )
     if privacy is None:
         return data

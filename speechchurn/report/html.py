@@ -272,6 +272,7 @@ def report_context(data: ReportData, title: str | None = None) -> dict:
     customers = d.customer_rows(data)
     charts = [Markup(div) for div in chart_divs(data)]  # plotly's markup around our (JSON) data
     model = _model_context(data.out_dir)
+    qa = _qa_context(data)
     last = d.last_call_local(data)
     return {
         "title": title or DEFAULT_TITLE,
@@ -288,7 +289,9 @@ def report_context(data: ReportData, title: str | None = None) -> dict:
         "css": Markup(f":root {{ --font-stack:{FONT_STACK}; }}\n" + asset("report.css")),
         "js": Markup(asset("report.js")),
         "model": model,
-        "plotly_js": Markup(plotly_js()) if charts or customers or model else "",
+        "qa": qa,
+        "qa_css": Markup(asset("qa.css")) if qa else "",
+        "plotly_js": Markup(plotly_js()) if charts or customers or model or qa else "",
         "settings_json": Markup(_json_for_script(report_settings())),
     }
 
@@ -300,6 +303,16 @@ def _model_context(out_dir: Path) -> dict | None:
     if model is not None:
         model["charts"] = [Markup(div) for div in model["charts"]]
     return model
+
+
+def _qa_context(data: ReportData) -> dict | None:
+    """The QA section (report/qa_section.py) with plotly's chart markup wrapped as Markup."""
+    from speechchurn.report.qa_section import qa_section
+
+    qa = qa_section(data)
+    if qa is not None:
+        qa["charts"] = [Markup(div) for div in qa["charts"]]
+    return qa
 
 
 def _error_rows(data: ReportData) -> list[dict]:

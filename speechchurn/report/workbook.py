@@ -1,4 +1,5 @@
-"""callers.xlsx: customers, calls, review and errors sheets (frozen header, auto filter, widths).
+"""callers.xlsx: customers, calls, review and errors sheets, plus qa_calls and qa_agents after a QA run
+(frozen header, auto filter, widths).
 
 Every text cell is written as a string (data type ``s``) after formula neutralisation
 (speechchurn.safety), so no cell of the workbook can be a formula; numbers stay numbers.
@@ -28,6 +29,7 @@ XLSX_PADDING = 2  # characters added to the widest cell
 XLSX_WIDTH_SAMPLE_ROWS = 5000  # rows scanned per column when computing widths
 XLSX_HEADER_FILL = "DDE4EE"  # RGB hex, header row background
 XLSX_SHEETS = ("customers", "calls", "review", "errors")  # sheet names, in order
+QA_SHEETS = ("qa_calls", "qa_agents")  # added after XLSX_SHEETS when the run has QA results
 XLSX_STRING = "s"  # openpyxl data type of a text cell
 NO_DATA = "无数据 (no data)"
 
@@ -96,8 +98,17 @@ def _set_widths(ws, frame: pd.DataFrame) -> None:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
+def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame() if frame is None else frame
+
+
+def sheet_names(data) -> tuple[str, ...]:
+    """XLSX_SHEETS, then the QA sheets when the run wrote qa_calls.csv (runs without QA: unchanged)."""
+    return XLSX_SHEETS + (QA_SHEETS if data.qa_calls is not None else ())
+
+
 def write_workbook(out_dir: Path, privacy=None) -> Path:
-    """Write OUT_DIR/callers.xlsx (customers, calls, review, errors sheets); return its path.
+    """Write OUT_DIR/callers.xlsx (customers, calls, review, errors [, qa_calls, qa_agents]); its path.
 
     `privacy` (speechchurn.privacy.PrivacyOptions) redacts text / hashes callers as data is read.
     """
@@ -105,9 +116,10 @@ def write_workbook(out_dir: Path, privacy=None) -> Path:
 
     data = load_report_data(out_dir, privacy)
     frames = {"customers": data.callers, "calls": data.calls, "review": data.review, "errors": data.errors}
+    frames.update({name: _or_empty(getattr(data, name)) for name in QA_SHEETS})
     book = Workbook()
     book.remove(book.active)
-    for name in XLSX_SHEETS:
+    for name in sheet_names(data):
         _fill_sheet(book.create_sheet(name), frames[name])
     path = Path(out_dir) / WORKBOOK_XLSX
     try:
