@@ -108,6 +108,13 @@ def analyze(
     profile: Annotated[
         bool, typer.Option("--profile", help="Print where the time went per stage (decode, vad, asr, text).")
     ] = False,
+    diarize: Annotated[
+        bool,
+        typer.Option(
+            "--diarize/--no-diarize",
+            help="Mono recordings: separate agent and customer by voice and words (else roles stay mixed).",
+        ),
+    ] = True,
 ) -> None:
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     setup_logging(verbose, quiet)
@@ -115,6 +122,7 @@ def analyze(
     from speechchurn.asr.transcribe import TranscribeOptions
     from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions
     from speechchurn.call.audio import AudioOptions, parse_channel_roles
+    from speechchurn.call.roles import RoleOptions
 
     transcribe = TranscribeOptions(
         engine, model, language, beam_size, compute_type, threads, vad, packing=packing
@@ -131,6 +139,7 @@ def analyze(
         workers=workers or (os.cpu_count() or 1),
         executor=executor,
         scheduler=scheduler,
+        roles=RoleOptions(diarize=diarize),
     )
     grading = GradeOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
     result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers))
