@@ -25,12 +25,12 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.asr.transcribe import PACK_CALL, PACK_CHANNEL, TranscribeOptions
 from speechchurn.call import acoustics as ac
 from speechchurn.call.acoustics import AcousticsOptions, CallAcoustics, Interval
 from speechchurn.call.audio import (
@@ -224,8 +224,10 @@ def _analyze_whole(
         with watch.stage("vad"):
             tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
     split = _split_mono(decoded, tracks, options, roles, watch)
-    if split is not None:
+    if split is not None:  # the two voices share decoder windows, as the mixed channel did
         decoded, tracks = split.decoded, split.tracks
+        if transcribe.packing == PACK_CHANNEL:
+            transcribe = replace(transcribe, packing=PACK_CALL)
     segments = cached_segments
     if segments is None:
         segments = _transcribe(decoded, transcribe, tracks, watch)
