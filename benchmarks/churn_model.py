@@ -183,17 +183,16 @@ def _mechanisms(calls, outcomes, graph, result, workdir: Path) -> dict:
 
 
 def stage_grade(workdir: Path) -> dict:
-    from speechchurn.batch.options import GradeOptions
-    from speechchurn.outcomes.pipeline import OutcomeOptions, grade_calls
+    from speechchurn.grading_run import GradingOptions, grade_calls
 
     calls, _, _, load_s = _load(workdir)
-    options = OutcomeOptions(
+    options = GradingOptions(
         model=workdir / "model.joblib", network=workdir / "edges.csv", outcomes=workdir / "outcomes.csv"
     )
     import pandas as pd
 
     started, cpu = time.perf_counter(), time.process_time()
-    graded = grade_calls(calls, pd.DataFrame(), workdir, GradeOptions(), options)
+    graded, _review, _written = grade_calls(calls, pd.DataFrame(), workdir, options)
     grade_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     helper_cpu_s, helper_rss_mb = _helper_usage()
     return {
@@ -208,7 +207,7 @@ def stage_grade(workdir: Path) -> dict:
 
 
 def stage_report(workdir: Path) -> dict:
-    from speechchurn.outcomes.report_section import model_section
+    from speechchurn.report.model_section import model_section
 
     started, cpu = time.perf_counter(), time.process_time()
     section = model_section(workdir)

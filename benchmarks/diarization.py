@@ -5,7 +5,7 @@
     python benchmarks/diarization.py --diarize-only         # no Whisper: speaker turns only
 
 Each two-channel call is mixed down to one channel (the mean of the two, as a switch that records
-mono would hold it) and analysed by ``speechchurn.call.recording.analyze_recording`` like any mono
+mono would hold it) and analysed by ``speechchurn.recording.analyze_recording`` like any mono
 file; the stereo original is analysed too. Sets (splits in benchmarks/splits/):
 
 * ``realspeech_calls``: the two-channel telephone calls of ``../shared/realspeech/make_telephone.sh
@@ -170,7 +170,7 @@ def customer_categories(hits) -> set[str]:
 def run_call(set_name: str, path: Path, direction: str, ctx: dict) -> CallScore:
     from speechchurn.call.audio import decode_audio
     from speechchurn.call.intervals import intersection, total
-    from speechchurn.call.recording import analyze_recording
+    from speechchurn.recording import analyze_recording
 
     decoded = decode_audio(path)
     ref = reference(decoded)

@@ -5,15 +5,119 @@ the Chinese lines the report and the desk show.
 ``tier_reason``  'VIP: minutes_30d=2.28>=2, calls_30d=3>=3'      -> 'VIP：近30天分钟=2.28>=2，近30天通话=3>=3'
 ``model_reason`` 'complaint_calls=3 (+0.21)'                     -> '投诉通话数 3（流失概率 +0.21）'
 
-Import-light (no pandas): the desk imports it at start-up.
+Also the one home of every Chinese label dictionary (``*_LABELS``: roles, categories, tiers, risk,
+warnings, directions, review outcomes, match kinds, verdicts, model kinds, features). Import-light
+(no pandas): the desk imports it at start-up.
 """
 
 from __future__ import annotations
 
 import re
 
-from speechchurn.outcomes.columns import feature_label
-from speechchurn.vocab import TIER_LABELS
+from speechchurn.vocab import (
+    CAT_BILLING,
+    CAT_CHURN_INTENT,
+    CAT_COMPETITOR,
+    CAT_COMPLAINT,
+    CAT_HOLD,
+    CAT_INQUIRY,
+    CAT_NETWORK,
+    CAT_PRAISE,
+    CAT_TRANSFER,
+    CLUSTER_AT_RISK,
+    CLUSTER_ORDINARY,
+    CLUSTER_SILENT,
+    CLUSTER_VIP,
+    DIRECTION_IN,
+    DIRECTION_OUT,
+    RISK_HIGH,
+    RISK_LOW,
+    RISK_MEDIUM,
+    ROLE_AGENT,
+    ROLE_CUSTOMER,
+    ROLE_MIXED,
+    TIER_ORDINARY,
+    TIER_SILENT,
+    TIER_VIP,
+    WARNING_NONE,
+    WARNING_ORANGE,
+    WARNING_RED,
+    WARNING_YELLOW,
+)
+
+# --- labels of domain values (speechchurn/vocab.py) ---------------------------------------------
+
+ROLE_LABELS = {ROLE_AGENT: "坐席", ROLE_CUSTOMER: "客户", ROLE_MIXED: "通话"}
+CATEGORY_LABELS = {
+    CAT_BILLING: "资费账单",
+    CAT_CHURN_INTENT: "离网意向",
+    CAT_COMPETITOR: "竞品",
+    CAT_COMPLAINT: "投诉",
+    CAT_HOLD: "等待",
+    CAT_INQUIRY: "咨询",
+    CAT_NETWORK: "网络",
+    CAT_PRAISE: "表扬",
+    CAT_TRANSFER: "转接",
+}
+CLUSTER_TIER_LABELS = {
+    CLUSTER_VIP: "类VIP",
+    CLUSTER_ORDINARY: "普通",
+    CLUSTER_SILENT: "类沉默",
+    CLUSTER_AT_RISK: "风险型",
+}
+TIER_LABELS = {TIER_VIP: "VIP", TIER_ORDINARY: "普通", TIER_SILENT: "沉默", **CLUSTER_TIER_LABELS}
+RISK_LABELS = {RISK_HIGH: "高", RISK_MEDIUM: "中", RISK_LOW: "低"}
+WARNING_LABELS = {WARNING_RED: "红色", WARNING_ORANGE: "橙色", WARNING_YELLOW: "黄色", WARNING_NONE: "无"}
+DIRECTION_LABELS = {DIRECTION_IN: "呼入", DIRECTION_OUT: "呼出"}
+
+# --- labels of other raw values -------------------------------------------------------------------
+
+OUTCOME_LABELS = {"retained": "已挽留", "escalated": "已升级", "no_action": "无需处理"}
+MATCH_LABELS = {"exact": "精确", "phonetic": "音近", "pinyin": "拼音", "fuzzy": "模糊"}
+VERDICT_LABELS = {"correct": "正确", "wrong": "误报"}
+MODEL_LABELS = {"rules": "现行规则", "logistic": "逻辑回归", "tree": "决策树", "boosting": "梯度提升"}
+
+# Chinese labels for pages (supervisors read Chinese); CSVs keep the raw names.
+FEATURE_LABELS = {
+    "calls": "通话次数",
+    "calls_30d": "近30天通话",
+    "inbound": "呼入次数",
+    "outbound": "呼出次数",
+    "total_minutes": "总通话分钟",
+    "minutes_30d": "近30天分钟",
+    "avg_minutes": "平均通话分钟",
+    "days_since_last": "距上次通话天数",
+    "transfers": "转接次数",
+    "non_talk_s": "静默秒数",
+    "sentiment_mean": "平均情绪",
+    "sentiment_min": "最低情绪",
+    "negative_calls": "负面通话数",
+    "sentiment_trend": "情绪趋势",
+    "complaint_calls": "投诉通话数",
+    "churn_intent_calls": "离网意向通话数",
+    "competitor_mentions": "提及竞争对手",
+    "break_calls": "通话次数断层",
+    "break_minutes": "通话时长断层",
+    "break_sentiment": "情绪断层",
+    "break_complaint_share": "投诉占比变化",
+    "break_answered_share": "外呼接通率变化",
+    "break_went_quiet": "由活跃转沉默",
+    "behaviour_break": "行为断层",
+    "contacts": "联系人数",
+    "contacts_churned": "已离网联系人数",
+    "contacts_churned_share": "已离网联系人占比",
+}
+
+
+def feature_label(name: str) -> str:
+    """Chinese label of a feature (kw_complaint -> 关键词:投诉; unknown names unchanged)."""
+    if name in FEATURE_LABELS:
+        return FEATURE_LABELS[name]
+    return f"关键词:{CATEGORY_LABELS.get(name[3:], name[3:])}" if name.startswith("kw_") else name
+
+
+# --- reason texts ------------------------------------------------------------------------------
+
 
 RISK_RULE_LABELS = {  # the default rules' risk points (speechchurn/data/rules.toml)
     "churn_intent": "离网意向",

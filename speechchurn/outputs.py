@@ -35,6 +35,9 @@ REVIEW_CSV = "review.csv"
 ERRORS_CSV = "errors.csv"
 TRANSCRIPTS_JSONL = "transcripts.jsonl"
 EVIDENCE_JSONL = "evidence.jsonl"
+MODEL_REPORT_JSON = "model_report.json"  # speechchurn train
+CLUSTER_REPORT_JSON = "cluster_report.json"  # grade --tiering cluster
+RETENTION_JSON = "retention.json"  # speechchurn retention
 
 
 @contextmanager

@@ -2,8 +2,8 @@
 
 Speaker roles and their groups, keyword categories and what each is used for, customer tiers,
 churn-risk levels and their order, warning levels, sentiment cut-offs, the default time zone, the
-decoded sample rate and the `kw_` column names. Chinese labels for pages live here too, so the
-report and the review app show the same words.
+decoded sample rate and the `kw_` column names. Their Chinese labels for pages live in
+`speechchurn/labels.py`, the one home of every label dictionary.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ ROLE_MIXED = "mixed"  # mono recording: both parties on one channel
 ROLES = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)  # also the order in which channels are listed
 SPEAKER_ROLES = (ROLE_AGENT, ROLE_CUSTOMER)  # one party per channel (stereo)
 CUSTOMER_SIDE_ROLES = (ROLE_CUSTOMER, ROLE_MIXED)  # whose words count as the customer's
-ROLE_LABELS = {ROLE_AGENT: "坐席", ROLE_CUSTOMER: "客户", ROLE_MIXED: "通话"}
 
 # --- keyword categories (one lexicon file each; see speechchurn/data/lexicons) --------------------
 
@@ -34,17 +33,6 @@ CAT_INQUIRY = "inquiry"
 CAT_NETWORK = "network"
 CAT_PRAISE = "praise"
 CAT_TRANSFER = "transfer"
-CATEGORY_LABELS = {
-    CAT_BILLING: "资费账单",
-    CAT_CHURN_INTENT: "离网意向",
-    CAT_COMPETITOR: "竞品",
-    CAT_COMPLAINT: "投诉",
-    CAT_HOLD: "等待",
-    CAT_INQUIRY: "咨询",
-    CAT_NETWORK: "网络",
-    CAT_PRAISE: "表扬",
-    CAT_TRANSFER: "转接",
-}
 # Roles of categories:
 # stance: the customer's attitude; negatable (不投诉) and dropped inside a longer hit of another category
 STANCE_CATEGORIES = frozenset({CAT_COMPLAINT, CAT_CHURN_INTENT, CAT_PRAISE})
@@ -99,20 +87,10 @@ TIER_ORDER = (TIER_VIP, TIER_ORDINARY, TIER_SILENT)
 # grade --tiering cluster names clusters by their centroid (speechchurn/outcomes/cluster.py)
 CLUSTER_VIP, CLUSTER_ORDINARY = "VIP-like", TIER_ORDINARY  # an ordinary cluster keeps the tier's name
 CLUSTER_SILENT, CLUSTER_AT_RISK = "silent-like", "at-risk"
-CLUSTER_TIER_LABELS = {
-    CLUSTER_VIP: "类VIP",
-    CLUSTER_ORDINARY: "普通",
-    CLUSTER_SILENT: "类沉默",
-    CLUSTER_AT_RISK: "风险型",
-}
-TIER_LABELS = {TIER_VIP: "VIP", TIER_ORDINARY: "普通", TIER_SILENT: "沉默", **CLUSTER_TIER_LABELS}
 RISK_HIGH, RISK_MEDIUM, RISK_LOW = "high", "medium", "low"
 RISK_LEVELS = (RISK_HIGH, RISK_MEDIUM, RISK_LOW)  # most severe first: the sort order everywhere
-RISK_LABELS = {RISK_HIGH: "高", RISK_MEDIUM: "中", RISK_LOW: "低"}
 WARNING_RED, WARNING_ORANGE, WARNING_YELLOW, WARNING_NONE = "red", "orange", "yellow", "none"
-WARNING_LABELS = {WARNING_RED: "红色", WARNING_ORANGE: "橙色", WARNING_YELLOW: "黄色", WARNING_NONE: "无"}
 DIRECTION_IN, DIRECTION_OUT = "in", "out"
-DIRECTION_LABELS = {DIRECTION_IN: "呼入", DIRECTION_OUT: "呼出"}
 
 
 def risk_rank(level: object) -> int:

@@ -127,7 +127,7 @@ def samples_run(samples_dir, model_home, tmp_path_factory) -> Path:
     Shared by the slow tests (tests/test_sample_targets.py, tests/test_golden.py) so the suite pays for
     the run once.
     """
-    from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+    from speechchurn.analyze import AnalyzeOptions, analyze
 
     out = tmp_path_factory.mktemp("samples_out")
     result = analyze(samples_dir, out, AnalyzeOptions(manifest=samples_dir / "manifest.csv"))

@@ -20,8 +20,8 @@ FAKE_LINES = (
 def analyze_samples(out_dir: Path, audio_dir: Path = SAMPLES, text: str | None = None, **options) -> Path:
     """`analyze audio_dir --out out_dir` with FakeEngine (saying `text`) in place of Whisper."""
     import speechchurn.asr.transcribe as transcribe
+    from speechchurn.analyze import analyze
     from speechchurn.batch.options import AnalyzeOptions
-    from speechchurn.batch.pipeline import analyze
 
     engine = FakeEngine(text) if text else FakeEngine()
     with pytest.MonkeyPatch.context() as patch:
@@ -33,9 +33,10 @@ def analyze_samples(out_dir: Path, audio_dir: Path = SAMPLES, text: str | None =
 
 def generate_store(out_dir: Path, calls: int, seed: int = 7) -> Path:
     """A store with `calls` synthetic calls (~5 per customer, 6 lines each), graded into callers.csv."""
-    from speechchurn.batch.pipeline import export_outputs, grade
+    from speechchurn.batch.pipeline import export_outputs
     from speechchurn.batch.store import Store
     from speechchurn.batch.worker import CallRecord
+    from speechchurn.grading_run import GradingOptions, run_grading
     from speechchurn.schema import Segment
 
     rng = random.Random(seed)
@@ -46,7 +47,7 @@ def generate_store(out_dir: Path, calls: int, seed: int = 7) -> Path:
                 CallRecord(file, sha, "run", f"t{sha}", 60.0, tuple(segments), row, tuple(hits))
             )
         export_outputs(store, out_dir)
-    grade(out_dir)
+    run_grading(out_dir, GradingOptions())
     return out_dir
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from speechchurn.app.feedback import Suggestion, TermStats, lexicon_diff, suggestions
 from speechchurn.app.index import fts_query
-from speechchurn.app.marks import HitKey
 from speechchurn.app.queries import timeline
+from speechchurn.review.feedback import Suggestion, TermStats, lexicon_diff, suggestions
+from speechchurn.review.marks import HitKey
 
 
 def _segment(role, start, end, text="好的"):

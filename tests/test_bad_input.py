@@ -15,7 +15,8 @@ import pytest
 from audiofiles import encode, tone, truncate_data, write_wav
 
 from speechchurn import outputs
-from speechchurn.batch.pipeline import analyze, discover
+from speechchurn.analyze import analyze
+from speechchurn.batch.pipeline import discover
 
 RATE_8K = 8000  # Hz, telephone audio
 SECONDS = 3.0  # s, length of every generated call

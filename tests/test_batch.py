@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+from speechchurn.analyze import AnalyzeOptions, analyze
 
 FAKE_CLI = Path(__file__).resolve().parent / "fake_analyze.py"
 COMPARED_OUTPUTS = (

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from speechchurn import outputs
-from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+from speechchurn.analyze import AnalyzeOptions, analyze
 from speechchurn.call.metadata import load_manifest, meta_from_filename
 from speechchurn.call.phones import UNKNOWN_CALLER, caller_key
 from speechchurn.customers.aggregate import aggregate_callers

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from speechchurn import outputs
+from speechchurn.analyze import analyze
 from speechchurn.batch import executors
 from speechchurn.batch.options import AnalyzeOptions
-from speechchurn.batch.pipeline import analyze
 from speechchurn.batch.pool import exit_description
 
 

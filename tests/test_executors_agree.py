@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from speechchurn import outputs
+from speechchurn.analyze import analyze
 from speechchurn.batch.options import AnalyzeOptions
-from speechchurn.batch.pipeline import STAGE_COLUMNS, analyze
+from speechchurn.batch.pipeline import STAGE_COLUMNS
 
 # the two shortest sample calls keep this real-model test short
 CALLS = ("20261028_100012_13700002204_out.wav", "20260615_091245_15900003305_in.wav")

@@ -18,11 +18,12 @@ from audiofiles import write_wav
 from typer.testing import CliRunner
 
 from speechchurn import outputs
+from speechchurn.analyze import analyze
 from speechchurn.asr.transcribe import RawSegment, TranscribeOptions, Word, speech_chunks
 from speechchurn.batch import executors
 from speechchurn.batch.groups import GroupJob, apportion, group_jobs, members
 from speechchurn.batch.options import AnalyzeOptions
-from speechchurn.batch.pipeline import STAGE_COLUMNS, analyze
+from speechchurn.batch.pipeline import STAGE_COLUMNS
 from speechchurn.call.audio import SAMPLE_RATE, decode_audio
 
 SHORT = (  # sample calls whose opening exchange becomes a short file

@@ -51,13 +51,13 @@ PLOTLY_BUNDLE = re.compile(r"<script>/\*\*\s*\* plotly\.js.*?</script>", re.S)
 
 def run_stages(out: Path) -> Path:
     """Export, grade and report from the store in `out` (what `analyze` does after the last file)."""
-    from speechchurn.batch.pipeline import export_outputs, grade, write_reports
+    from speechchurn.batch.pipeline import export_outputs
     from speechchurn.batch.store import Store
+    from speechchurn.grading_run import GradingOptions, run_grading
 
     with Store(out) as store:
         export_outputs(store, out)
-    grade(out)
-    write_reports(out)
+    run_grading(out, GradingOptions(reports=True))
     return out
 
 

@@ -375,8 +375,8 @@ def test_contacted_vs_not_and_before_after():
 
 
 def test_report_model_section_from_model_report(trained, tmp_path):
-    from speechchurn.outcomes.report_section import model_section
     from speechchurn.outcomes.train import write_report_json
+    from speechchurn.report.model_section import model_section
 
     _, _, result = trained
     assert model_section(tmp_path) is None  # nothing to show without the json files
@@ -401,7 +401,7 @@ def test_report_model_section_from_model_report(trained, tmp_path):
     ],
 )
 def test_importance_chart_only_when_something_was_measured(importance, charted):
-    from speechchurn.outcomes.report_section import _importance_figure
+    from speechchurn.report.model_section import _importance_figure
 
     report = {"chosen_model": "boosting", "importance": {"boosting": importance}}
     assert (_importance_figure(report) is not None) == charted

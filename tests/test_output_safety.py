@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from speechchurn.batch.pipeline import AnalyzeOptions, analyze
+from speechchurn.analyze import AnalyzeOptions, analyze
 from speechchurn.safety import neutralize_cell, neutralize_text
 
 HYPERLINK = '=HYPERLINK("http://x","y")'

@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 
 from speechchurn import outputs
+from speechchurn.analyze import AnalyzeOptions, analyze
 from speechchurn.asr.transcribe import TranscribeOptions
-from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions, analyze, grade
 from speechchurn.batch.store import Store
+from speechchurn.grading_run import GradingOptions, run_grading
 
 REQUIRED_CALL_COLUMNS = [
     "file",
@@ -127,10 +128,10 @@ def test_bad_file_is_recorded_and_the_batch_goes_on(name, calls_dir, tmp_path, f
 def test_grade_matches_analyze_and_needs_a_store(calls_dir, tmp_path, fake_engine):
     out = tmp_path / "out"
     result = analyze(calls_dir, out)
-    regraded = grade(out, GradeOptions())
+    regraded = run_grading(out, GradingOptions()).graded
     assert regraded.reset_index(drop=True).equals(result.graded.reset_index(drop=True))
     with pytest.raises(Exception, match="no result store"):
-        grade(tmp_path / "empty", GradeOptions())
+        run_grading(tmp_path / "empty", GradingOptions())
 
 
 def test_store_commits_each_file(calls_dir, tmp_path, fake_engine):

@@ -9,10 +9,11 @@ import zipfile
 import pytest
 
 from speechchurn import outputs
+from speechchurn.analyze import analyze
 from speechchurn.batch.options import AnalyzeOptions
-from speechchurn.batch.pipeline import analyze, write_reports
 from speechchurn.privacy import PrivacyOptions, protect_outputs
 from speechchurn.report.data import load_report_data
+from speechchurn.report.html import write_reports
 from speechchurn.text.redact import hash_caller
 
 SPOKEN = (
@@ -167,16 +168,20 @@ def test_cli_grade_keeps_outputs_protected(raw_out):
 
 
 def test_cli_review_redact(raw_out):
+    """`review` prints the queue (redacted on request) and writes nothing; `grade --redact` writes
+    review.csv redacted."""
     from typer.testing import CliRunner
 
     from speechchurn.cli import app
 
-    def review(*flags: str) -> tuple[str, str]:
-        result = CliRunner().invoke(app, ["review", str(raw_out), *flags])
+    def run(*args: str) -> tuple[str, str]:
+        result = CliRunner().invoke(app, [*args, str(raw_out)])
         assert result.exit_code == 0, result.output
         return (raw_out / "review.csv").read_text(encoding="utf-8-sig"), result.output
 
-    plain, _ = review()
+    plain, _ = run("review")
     assert any(secret in plain for secret in SECRETS)  # the quotes do carry personal data
-    for text in review("--redact"):
-        assert not any(secret in text for secret in SECRETS)
+    still, shown = run("review", "--redact")
+    assert still == plain and not any(secret in shown for secret in SECRETS)
+    written, _ = run("grade", "--redact")
+    assert not any(secret in written for secret in SECRETS)

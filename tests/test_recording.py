@@ -15,7 +15,7 @@ from audiofiles import tone, write_wav
 from speechchurn.asr.transcribe import TranscribeOptions
 from speechchurn.call.acoustics import AcousticsOptions, measure_call
 from speechchurn.call.audio import SAMPLE_RATE, AudioOptions, decode_audio
-from speechchurn.call.recording import analyze_recording, stitch
+from speechchurn.recording import analyze_recording, stitch
 from speechchurn.text.keywords import find_hits
 from speechchurn.text.lexicon import load_lexicons
 
@@ -133,7 +133,7 @@ transcribe.load_engine = lambda options: engine
 from speechchurn.call.acoustics import AcousticsOptions
 from speechchurn.call.audio import AudioOptions
 from speechchurn.text.lexicon import load_lexicons
-from speechchurn.call.recording import analyze_recording
+from speechchurn.recording import analyze_recording
 r = analyze_recording(sys.argv[1], AudioOptions(), transcribe.TranscribeOptions(), AcousticsOptions(),
                       load_lexicons(), None, None)
 # VmHWM is this process's own peak: ru_maxrss would inherit the (large) pytest parent's peak at fork

@@ -1,7 +1,10 @@
-"""The shape of the package: no import cycle, no module over 500 lines, no function over 60 lines.
+"""The shape of the package: no import cycle between modules or between packages, no module over 500
+lines, no function over 60 lines.
 
 Imports are read with `ast` from every module under speechchurn/, including imports inside functions
 (the lazy heavy imports) and under `if TYPE_CHECKING:`, so a cycle cannot hide in a function body.
+For the package check each `speechchurn/X/` package and each top-level module is one node (a floor
+of the house): a package may import only from floors below it.
 """
 
 from __future__ import annotations
@@ -105,6 +108,80 @@ def test_no_import_cycle():
         m: {t for t in targets if not _is_package_reexport(m, t)} for m, targets in import_graph().items()
     }
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def package_of(module: str) -> str | None:
+    """The floor a module belongs to: its `speechchurn/X/` package, or the top-level module itself
+    (None for the root package `speechchurn` itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        source = package_of(module)
+        if source is None:
+            continue
+        graph.setdefault(source, set())
+        graph[source] |= {p for t in targets if (p := package_of(t)) not in (None, source)}
+    return graph
+
+
+def test_package_finder_sees_packages_and_top_level_modules():
+    graph = package_graph()
+    assert package_of("speechchurn.batch.store") == "batch"
+    assert package_of("speechchurn.grading_run") == "grading_run"
+    assert "batch" in graph["grading_run"] and "review" in graph["app"]
+
+
+def test_no_package_import_loop():
+    graph = package_graph()
+    assert find_cycle(graph) is None, "package loop: " + " -> ".join(find_cycle(graph))
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [
+        ("call", "asr"),  # decode and VAD below transcription; recording.py sits above both
+        ("batch", "outcomes"),
+        ("batch", "grading_run"),
+        ("customers", "outcomes"),
+        ("labels", "outcomes"),
+        ("report", "outcomes"),
+        ("review", "app"),
+        ("review", "grading_run"),
+        ("grading_run", "app"),
+        ("grading_run", "analyze"),
+    ],
+)
+def test_floor_does_not_import_upward(lower, upper):
+    assert upper not in package_graph()[lower], f"{lower} imports {upper}, a floor above it"
+
+
+def documented_floors() -> dict[str, int]:
+    """Room -> floor from the floor table of docs/architecture.md (`| 3 | `batch/`, `labels.py` | ...`)."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    floors = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            for room in cells[1].split(","):
+                floors[room.strip().strip("`").removesuffix("/").removesuffix(".py")] = int(cells[0])
+    return floors
+
+
+def test_every_import_goes_down_the_documented_floors():
+    floors = documented_floors()
+    graph = package_graph()
+    assert set(graph) <= set(floors), f"rooms missing from docs/architecture.md: {set(graph) - set(floors)}"
+    upward = [
+        f"{a} (floor {floors[a]}) -> {b} (floor {floors[b]})"
+        for a, targets in graph.items()
+        for b in targets
+        if floors[b] > floors[a] or (floors[b] == floors[a] and floors[a] > 0)
+    ]
+    assert upward == []
 
 
 def test_batch_flows_one_way():

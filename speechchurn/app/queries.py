@@ -7,9 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from speechchurn.app.index import QUEUE_PAGE_SIZE, SEARCH_LIMIT, fts_query
-from speechchurn.app.marks import HitKey, customer_review, hit_verdicts, tier_overrides
-
-CUSTOMER_SIDE_ROLES = ("customer", "mixed")
+from speechchurn.review.marks import HitKey, customer_review, hit_verdicts, tier_overrides
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from speechchurn.app import index, labels, marks, queries, security
+from speechchurn.app import index, labels, queries, security
 from speechchurn.app.media import NotFound, Player, RangeNotSatisfiable, byte_range
 from speechchurn.app.privacy import redactors
+from speechchurn.errors import SpeechchurnError
+from speechchurn.labels import OUTCOME_LABELS
+from speechchurn.privacy import PrivacyOptions
+from speechchurn.review import marks
 
 log = logging.getLogger("speechchurn")
 
@@ -97,10 +101,14 @@ class Desk:
             self._sync_lock.release()
 
     def refresh_outputs(self) -> None:
-        from speechchurn.app.overrides import refresh_outputs
+        from speechchurn.grading_run import refresh_after_override  # pandas: loaded on the first override
 
+        privacy = PrivacyOptions(redact=self.config.redact, caller_salt=self.config.caller_salt)
         with self._outputs_lock:
-            refresh_outputs(self.config.out_dir, self.config.caller_salt)
+            try:
+                refresh_after_override(self.config.out_dir, privacy)
+            except (SpeechchurnError, OSError) as e:  # the mark is saved; only the files wait
+                log.warning("outputs not refreshed after a tier override: %s", e)
 
 
 def _warm_up() -> None:
@@ -131,7 +139,7 @@ def _templates(desk: Desk) -> Jinja2Templates:
     env.globals.update(
         label=labels.label,
         L=labels,
-        outcome_labels=marks.OUTCOME_LABELS,
+        outcome_labels=OUTCOME_LABELS,
         tier_choices=TIER_CHOICES,
     )
     return Jinja2Templates(env=env)

@@ -171,7 +171,7 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
     """The members' segment lists, and each member's stage times so far (shared ASR split by duration)."""
     from speechchurn.asr.cross_file import transcribe_recordings
     from speechchurn.asr.transcribe import load_engine
-    from speechchurn.call.recording import StageTimes
+    from speechchurn.recording import StageTimes
 
     started = time.perf_counter()
     engine = load_engine(options.transcribe)
@@ -203,7 +203,7 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
 def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon) -> CallRecord:
     """Keyword hits, measures and the calls.csv row of one member, from its shared transcript."""
     from speechchurn.call.acoustics import AcousticsOptions
-    from speechchurn.call.recording import analyze_decoded
+    from speechchurn.recording import analyze_decoded
 
     acoustics = AcousticsOptions(non_talk_min_s=options.non_talk_min_s)
     result = analyze_decoded(

@@ -14,7 +14,6 @@ can be reused:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -29,7 +28,6 @@ EXECUTOR_LOCAL = "local"
 EXECUTOR_DASK = "dask"
 EXECUTORS = (EXECUTOR_LOCAL, EXECUTOR_DASK)
 DEFAULT_NON_TALK_MIN_S = 3.0  # s; Contact Lens definition of non-talk time
-DEFAULT_REVIEW_TOP = 20  # customers in the review queue
 DIARIZE_VERSION = 1  # bump when the diarization changes which words get which role
 
 
@@ -78,16 +76,6 @@ class AnalyzeOptions:
         """A stored call is current when this matches: transcript, analysis settings and metadata."""
         payload = {"t": transcript_key, "a": analysis_key, "m": _meta_dict(meta)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class GradeOptions:
-    rules: Path | None = None
-    as_of: dt.date | None = None
-    customers: Path | None = None
-    top: int = DEFAULT_REVIEW_TOP
-    timezone: str = DEFAULT_TIMEZONE
-    skip_wrong_hits: bool = False  # leave out keyword hits reviewers marked wrong (speechchurn serve)
 
 
 def lexicon_fingerprint(lexicon) -> str:

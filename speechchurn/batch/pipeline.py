@@ -1,26 +1,24 @@
-"""Orchestration of `analyze`: discover files, plan jobs, run them, store, export, grade, report.
+"""The batch part of `analyze`: discover files, plan jobs, run them, store, export.
 
-Data flows one way: `options` (settings and cache keys) -> `worker` (one file) -> `groups` (short
+Within the package: `options` (settings and cache keys) -> `worker` (one file) -> `groups` (short
 files transcribed together, packing "files") -> `executors` (where files run) -> `pipeline` (this
-module). Only this process writes to the store, one
-transaction per file.
+module). Only this process writes to the store, one transaction per file. Grading and the report
+come after, in `speechchurn/analyze.py` (a floor above).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from speechchurn.batch.options import AnalyzeOptions, GradeOptions
+from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.store import Store
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
 from speechchurn.call.audio import AUDIO_EXTENSIONS, file_sha256
 from speechchurn.errors import SpeechchurnError
-from speechchurn.vocab import DEFAULT_TIMEZONE
 
 log = logging.getLogger("speechchurn")
 
@@ -38,16 +36,14 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class AnalyzeResult:
-    out_dir: Path
+class BatchRun:
+    """What the batch did: counts, failures, manifest problems and where the time went."""
+
     total: int
     done: int
     cached: int
-    failed: int
     ignored: int
-    wall_s: float
     failures: tuple[Failure, ...] = field(default_factory=tuple)
-    graded: object = None  # pandas DataFrame of graded customers
     problems: tuple[str, ...] = ()  # manifest rows that were skipped or point at missing files
     profile: RunProfile | None = None  # where the time of the files processed in this run went
 
@@ -160,26 +156,19 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def analyze(
+def run_batch(
     audio_dir: Path,
     out_dir: Path,
-    options: AnalyzeOptions | None = None,
-    grade_options: GradeOptions | None = None,
+    options: AnalyzeOptions,
     on_progress: Callable[[Progress], None] | None = None,
-    privacy=None,
-) -> AnalyzeResult:
-    """The whole chain on a folder of recordings. Safe to re-run: finished files are skipped.
-
-    `privacy` (speechchurn.privacy.PrivacyOptions) redacts / hashes callers in every exported file;
-    the store keeps the raw data.
-    """
+) -> BatchRun:
+    """Every recording of `audio_dir` into the store of `out_dir`, then the exports. Safe to re-run:
+    finished files are skipped."""
     from speechchurn.text.lexicon import load_lexicons
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
-    options = options or AnalyzeOptions()
     if not audio_dir.is_dir():
         raise SpeechchurnError(f"{audio_dir}: not a folder of recordings")
-    started = time.monotonic()
     lexicon = load_lexicons(options.lexicons)  # once per batch; every job gets this object
     with Store(out_dir) as store:
         store.set_meta("audio_dir", str(audio_dir.resolve()))  # where `speechchurn serve` finds recordings
@@ -193,16 +182,7 @@ def analyze(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
-    graded = grade(out_dir, grade_options or GradeOptions())
-    if privacy is not None and privacy.active:
-        from speechchurn.privacy import protect_outputs
-
-        graded = protect_outputs(out_dir, privacy).frame(graded)
-    write_reports(out_dir)  # from the (protected) exported files
-    wall_s = time.monotonic() - started
-    return AnalyzeResult(
-        out_dir, total, done, len(cached), len(failures), ignored, wall_s, failures, graded, problems, profile
-    )
+    return BatchRun(total, done, len(cached), ignored, failures, problems, profile)
 
 
 def _run_jobs(
@@ -235,7 +215,7 @@ def _notify(callback, event: Progress) -> None:
         callback(event)
 
 
-# --- exports and grading -----------------------------------------------------------------------
+# --- exports ---------------------------------------------------------------------------------------
 
 
 def export_outputs(store: Store, out_dir: Path) -> None:
@@ -256,67 +236,4 @@ def export_outputs(store: Store, out_dir: Path) -> None:
     outputs.write_csv(pd.DataFrame(rows, columns=["file", "stage", "reason"]), out_dir / outputs.ERRORS_CSV)
 
 
-def load_calls(out_dir: Path, timezone: str = DEFAULT_TIMEZONE):
-    """The per-call features from the store, typed for aggregation (times in `timezone`)."""
-    import pandas as pd
-
-    with Store(out_dir, create=False) as store:
-        calls = pd.DataFrame(store.call_rows())
-    if not calls.empty:
-        started = pd.to_datetime(calls["started_at"], format="ISO8601", utc=True)
-        calls["started_at"] = started.dt.tz_convert(timezone)
-    return calls
-
-
-def load_evidence(out_dir: Path):
-    import pandas as pd
-
-    with Store(out_dir, create=False) as store:
-        return pd.DataFrame(store.evidence_rows())
-
-
-def grade(out_dir: Path, options: GradeOptions | None = None):
-    """Aggregate stored calls per customer, grade them, write callers.csv and review.csv."""
-    from speechchurn import outputs
-    from speechchurn.app.overrides import apply_tier_overrides, load_tier_overrides, without_wrong_hits
-    from speechchurn.customers.aggregate import aggregate_callers, load_roster
-    from speechchurn.customers.grading import grade_callers, load_rules
-    from speechchurn.customers.review import build_review_queue
-    from speechchurn.outcomes.breaks import add_breaks
-
-    out_dir, options = Path(out_dir), options or GradeOptions()
-    rules = load_rules(options.rules)
-    calls = load_calls(out_dir, options.timezone)
-    roster = load_roster(options.customers) if options.customers else None
-    as_of = _as_of_timestamp(options.as_of, calls, options.timezone)
-    evidence = load_evidence(out_dir)
-    if options.skip_wrong_hits:  # reviewers' "wrong" marks (speechchurn serve) take those hits out
-        calls, evidence = without_wrong_hits(out_dir, calls, evidence)
-    callers = add_breaks(aggregate_callers(calls, as_of, roster), calls, as_of)  # break_* (outcomes)
-    graded = apply_tier_overrides(grade_callers(callers, rules), load_tier_overrides(out_dir))
-    outputs.write_csv(graded, out_dir / outputs.CALLERS_CSV)
-    review = build_review_queue(graded, evidence, top=options.top)
-    outputs.write_csv(review, out_dir / outputs.REVIEW_CSV)
-    return graded
-
-
-def write_reports(out_dir: Path, title: str | None = None, privacy=None) -> tuple[Path, Path]:
-    """report.html and callers.xlsx from the exported outputs (`privacy` applied as they are read)."""
-    from speechchurn.report.html import write_report
-    from speechchurn.report.workbook import write_workbook
-
-    return write_report(out_dir, title, privacy), write_workbook(out_dir, privacy)
-
-
-def _as_of_timestamp(as_of, calls, timezone: str):
-    import pandas as pd
-
-    from speechchurn.customers.aggregate import default_as_of
-
-    if as_of is None:
-        return default_as_of(calls)
-    # the whole as-of day counts: calls up to its end are included
-    return pd.Timestamp(as_of).tz_localize(timezone) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
-
-
-__all__ = ["AnalyzeOptions", "AnalyzeResult", "GradeOptions", "Progress", "analyze", "grade"]
+__all__ = ["AnalyzeOptions", "BatchRun", "Progress", "run_batch"]

@@ -106,7 +106,7 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
     `lexicon` is the batch's `text.lexicon.Lexicon`, loaded once by the caller.
     """
     from speechchurn.call.acoustics import AcousticsOptions
-    from speechchurn.call.recording import analyze_recording
+    from speechchurn.recording import analyze_recording
 
     result = analyze_recording(
         job.path,

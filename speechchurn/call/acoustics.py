@@ -440,7 +440,7 @@ def measure_from_intervals(
 ) -> CallAcoustics:
     """Every measure from call-clock speech intervals per role (keys: the call's roles) and levels.
 
-    Shared by whole calls and by long recordings streamed in windows (speechchurn.call.recording).
+    Shared by whole calls and by long recordings streamed in windows (speechchurn.recording).
     """
     silence = _silence_measures([iv for ivs in speech.values() for iv in ivs], duration_s, options)
     detected, evidence = detect_transfers(hits, options.transfer_merge_s)

@@ -380,6 +380,6 @@ def _too_long(path: Path, limit_s: float) -> RecordingTooLongError:
     span = f"{limit_s / 3600:g} h" if limit_s >= 3600 else f"{limit_s / 60:g} min"
     return RecordingTooLongError(
         f"{path.name}: longer than {span}; stream it in windows "
-        "(speechchurn.call.recording.analyze_recording) or split the recording",
+        "(speechchurn.recording.analyze_recording) or split the recording",
         limit_s,
     )

@@ -120,12 +120,20 @@ def analyze(
     setup_logging(verbose, quiet)
     require_scheduler(executor, scheduler)
     from speechchurn.asr.transcribe import TranscribeOptions
-    from speechchurn.batch.pipeline import AnalyzeOptions, GradeOptions
+    from speechchurn.batch.options import AnalyzeOptions
     from speechchurn.call.audio import AudioOptions, parse_channel_roles
     from speechchurn.call.roles import RoleOptions
+    from speechchurn.grading_run import GradingOptions
 
     transcribe = TranscribeOptions(
-        engine, model, language, beam_size, compute_type, threads, vad, packing=packing
+        engine=engine,
+        model=model,
+        language=language,
+        beam_size=beam_size,
+        compute_type=compute_type,
+        cpu_threads=threads,
+        vad=vad,
+        packing=packing,
     )
     audio = AudioOptions(parse_channel_roles(channels), channel_select=channel_select_pair(channel_select))
     options = AnalyzeOptions(
@@ -141,7 +149,7 @@ def analyze(
         scheduler=scheduler,
         roles=RoleOptions(diarize=diarize),
     )
-    grading = GradeOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
+    grading = GradingOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
     result = _run_analyze(audio_dir, out, options, grading, quiet, _privacy(redact, hash_callers))
     console.print_summary(result, quiet)
     console.print_profile(result, profile)
@@ -149,7 +157,7 @@ def analyze(
 
 
 def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None):
-    from speechchurn.batch.pipeline import analyze as run
+    from speechchurn.analyze import analyze as run
 
     reporter = console.ProgressReporter(quiet)
     try:
@@ -173,6 +181,7 @@ def grade(
     as_of: AsOf = None,
     customers: Customers = None,
     timezone: Timezone = DEFAULT_TIMEZONE,
+    top: Top = 20,
     skip_wrong_hits: Annotated[
         bool, typer.Option("--skip-wrong-hits", help="Leave out keyword hits reviewers marked wrong.")
     ] = False,
@@ -187,10 +196,7 @@ def grade(
 ) -> None:
     """Re-grade customers from the stored per-call features (no transcription), or from --calls."""
     setup_logging(quiet=quiet)
-    from speechchurn.batch.pipeline import GradeOptions
-    from speechchurn.batch.pipeline import grade as run
-    from speechchurn.outcomes.pipeline import grade_outcomes
-    from speechchurn.privacy import GRADE_TABLES, protect_outputs
+    from speechchurn.grading_run import GradingOptions, run_grading
 
     if calls is None and not out_dir.is_dir():
         raise fail(
@@ -198,14 +204,22 @@ def grade(
             "without audio",
             EXIT_USAGE,
         )
-    options = GradeOptions(
-        rules=rules, as_of=as_of, customers=customers, timezone=timezone, skip_wrong_hits=skip_wrong_hits
+    options = GradingOptions(
+        rules=rules,
+        as_of=as_of,
+        customers=customers,
+        timezone=timezone,
+        top=top,
+        skip_wrong_hits=skip_wrong_hits,
+        calls_csv=calls,
+        model=model,
+        tiering=tiering,
+        network=network,
+        outcomes=outcomes,
+        privacy=_privacy(redact, hash_callers),
     )
-    extra = oc.outcome_options(calls, model, tiering, network, outcomes)  # speechchurn/outcomes (#15)
     with library_errors():
-        graded = grade_outcomes(out_dir, options, extra) if extra.active else run(out_dir, options)
-        protector = protect_outputs(out_dir, _privacy(redact, hash_callers), GRADE_TABLES)
-        graded = protector.frame(graded)
+        graded = run_grading(out_dir, options).shown
     if not quiet:
         console.print_callers(graded)
     typer.echo(f"graded {len(graded)} customers -> {out_dir / 'callers.csv'}")
@@ -218,12 +232,14 @@ def review(
     redact: Redact = False,
     hash_callers: HashCallers = None,
 ) -> None:
-    """Show the supervisor's review queue (complaint-heavy and high-risk customers) and write review.csv."""
+    """Show the supervisor's review queue (complaint-heavy and high-risk customers) from callers.csv.
+
+    Writes nothing: review.csv is written by the grading run (analyze, grade --top N)."""
     setup_logging()
     from speechchurn import outputs
-    from speechchurn.batch.pipeline import load_evidence
+    from speechchurn.batch.store import load_evidence
     from speechchurn.customers.review import build_review_queue
-    from speechchurn.privacy import protect_outputs
+    from speechchurn.privacy import Protector
 
     callers_csv = out_dir / outputs.CALLERS_CSV
     if not callers_csv.is_file():
@@ -232,11 +248,9 @@ def review(
         )
     with library_errors():
         queue = build_review_queue(outputs.read_csv(callers_csv), load_evidence(out_dir), top=top)
-        outputs.write_csv(queue, out_dir / outputs.REVIEW_CSV)
-        protector = protect_outputs(out_dir, _privacy(redact, hash_callers), (outputs.REVIEW_CSV,))
-        queue = protector.frame(queue)
+        queue = Protector(_privacy(redact, hash_callers), queue["caller"]).frame(queue)
     console.print_review(queue)
-    typer.echo(f"{len(queue)} customers in the review queue -> {out_dir / outputs.REVIEW_CSV}")
+    typer.echo(f"{len(queue)} customers in the review queue of {callers_csv}")
 
 
 @app.command()
@@ -248,7 +262,7 @@ def report(
 ) -> None:
     """Write report.html (offline, self-contained) and callers.xlsx from an analyzed OUT_DIR."""
     setup_logging()
-    from speechchurn.batch.pipeline import write_reports
+    from speechchurn.report.html import write_reports
 
     with library_errors():
         html, workbook = write_reports(out_dir, title, _privacy(redact, hash_callers))

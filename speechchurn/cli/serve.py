@@ -24,7 +24,7 @@ app.add_typer(marks_app, name="marks")
 def _audio_root(out_dir: Path, audio_root: Path | None) -> Path:
     if audio_root is not None:
         return audio_root
-    from speechchurn.app.marks import connect
+    from speechchurn.review.marks import connect
 
     db = connect(out_dir)
     try:
@@ -114,7 +114,7 @@ def marks_export(
     """Write every reviewer mark (hit verdicts, customer reviews, tier overrides) to CSV."""
     import pandas as pd
 
-    from speechchurn.app.marks import EXPORT_COLUMNS, connect, export_rows
+    from speechchurn.review.marks import EXPORT_COLUMNS, connect, export_rows
 
     with library_errors():
         db = connect(out_dir)
@@ -150,8 +150,8 @@ def lexicon_stats(
     """Precision of each term and match kind from reviewer marks; suggest drops / exact-only; write a diff."""
     import pandas as pd
 
-    from speechchurn.app.feedback import lexicon_diff, suggestions, term_stats
-    from speechchurn.app.marks import connect
+    from speechchurn.review.feedback import lexicon_diff, suggestions, term_stats
+    from speechchurn.review.marks import connect
 
     with library_errors():
         db = connect(out_dir)

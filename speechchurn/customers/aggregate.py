@@ -121,6 +121,14 @@ def default_as_of(calls: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC") if pd.isna(latest) else pd.Timestamp(latest)
 
 
+def as_of_timestamp(as_of, calls: pd.DataFrame, timezone: str) -> pd.Timestamp:
+    """The grading instant: the end of the `as_of` day in `timezone` (calls up to its end count), or
+    the latest call start when no date is given."""
+    if as_of is None:
+        return default_as_of(calls)
+    return pd.Timestamp(as_of).tz_localize(timezone) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+
+
 # --------------------------------------------------------------------------------------- aggregation
 
 

@@ -18,6 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from speechchurn.customers.columns import OUTCOME_INDICATORS
 from speechchurn.customers.rules import (
     KW_INDICATOR,
     NEUTRAL_NORM,
@@ -36,7 +37,6 @@ from speechchurn.customers.rules import (
     parse_rules,
 )
 from speechchurn.errors import ConfigError
-from speechchurn.outcomes.columns import OUTCOME_INDICATORS
 from speechchurn.vocab import (
     RISK_HIGH,
     RISK_LOW,

@@ -48,6 +48,8 @@ QUEUE_COLUMNS = (
 EVIDENCE_COLUMNS = ("evidence", "evidence_files", "evidence_times", "evidence_terms", "evidence_hits")
 TABLE_COLUMNS = ("rank", "caller", "tier", "churn_risk", "risk_points", "warning_level", "score", "evidence")
 
+DEFAULT_REVIEW_TOP = 20  # customers in the review queue
+
 
 def select_for_review(graded: pd.DataFrame) -> pd.DataFrame:
     """Queue members in severity order (see module docstring)."""
@@ -129,7 +131,7 @@ def _quote_columns(hits: pd.DataFrame) -> pd.DataFrame:
 def build_review_queue(
     graded: pd.DataFrame,
     evidence: pd.DataFrame | None,
-    top: int | None = 20,
+    top: int | None = DEFAULT_REVIEW_TOP,
     quotes_per_customer: int = 3,
 ) -> pd.DataFrame:
     """The review queue: selected customers in severity order (``top`` rows, all when None).

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from speechchurn.customers.aggregate import AGGREGATE_COLUMNS
+from speechchurn.customers.columns import OUTCOME_INDICATORS
 from speechchurn.errors import ConfigError
-from speechchurn.outcomes.columns import OUTCOME_INDICATORS
 from speechchurn.resources import default_rules_path
 from speechchurn.vocab import (
     RISK_LEVELS,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from speechchurn.outcomes.columns import BREAK_COLUMNS
+from speechchurn.customers.columns import BREAK_COLUMNS
 from speechchurn.outputs import format_distinct
 
 SECONDS_PER_MINUTE = 60.0

@@ -20,7 +20,7 @@ import pandas as pd
 
 from speechchurn.errors import LeakageError, ManifestError
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks
-from speechchurn.outcomes.columns import NETWORK_COLUMNS
+from speechchurn.customers.columns import NETWORK_COLUMNS
 
 log = logging.getLogger("speechchurn")
 

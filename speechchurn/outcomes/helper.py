@@ -69,7 +69,7 @@ def model_columns(model: dict, columns) -> list[str]:
     """The model's feature names; a ConfigError when network features are missing (no --network),
     a warning when others are (they read as 0)."""
     from speechchurn.errors import ConfigError
-    from speechchurn.outcomes.columns import NETWORK_COLUMNS
+    from speechchurn.customers.columns import NETWORK_COLUMNS
 
     features = list(model["features"])
     absent = [f for f in features if f not in set(columns)]

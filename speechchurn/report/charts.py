@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from speechchurn.labels import DIRECTION_LABELS, RISK_LABELS, TIER_LABELS
 from speechchurn.report.data import (
     ReportData,
     category_label,
@@ -18,14 +19,11 @@ from speechchurn.report.data import (
 from speechchurn.vocab import (
     ALARM_CATEGORIES,
     DIRECTION_IN,
-    DIRECTION_LABELS,
     DIRECTION_OUT,
     RISK_HIGH,
-    RISK_LABELS,
     RISK_LEVELS,
     RISK_LOW,
     RISK_MEDIUM,
-    TIER_LABELS,
     TIER_ORDER,
     kw_category,
 )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import ReportError
+from speechchurn.labels import CATEGORY_LABELS, TIER_LABELS
 from speechchurn.outputs import (
     CALLERS_CSV,
     CALLS_CSV,
@@ -27,9 +28,7 @@ from speechchurn.outputs import (
 )
 from speechchurn.vocab import (
     CAT_COMPLAINT,
-    CATEGORY_LABELS,
     RISK_HIGH,
-    TIER_LABELS,
     TIER_ORDER,
     is_customer_kw_column,
     kw_column,

@@ -25,22 +25,29 @@ import jinja2
 from markupsafe import Markup
 
 from speechchurn.errors import ReportError
-from speechchurn.labels import model_reason_lines, probability_text, risk_reason_lines, tier_reason_text
+from speechchurn.labels import (
+    DIRECTION_LABELS,
+    RISK_LABELS,
+    ROLE_LABELS,
+    TIER_LABELS,
+    WARNING_LABELS,
+    model_reason_lines,
+    probability_text,
+    risk_reason_lines,
+    tier_reason_text,
+)
 from speechchurn.outputs import atomic_path
 from speechchurn.report import data as d
 from speechchurn.report.charts import FONT_STACK, RISK_COLORS, chart_divs, plotly_js
 from speechchurn.report.data import ReportData, customer_anchor, fmt, label, local_time, text
+from speechchurn.report.model_section import model_section
+from speechchurn.report.workbook import write_workbook
 from speechchurn.vocab import (
-    DIRECTION_LABELS,
     NEGATIVE_BELOW,
     POSITIVE_ABOVE,
     RISK_HIGH,
-    RISK_LABELS,
     RISK_LOW,
     RISK_MEDIUM,
-    ROLE_LABELS,
-    TIER_LABELS,
-    WARNING_LABELS,
 )
 
 log = logging.getLogger("speechchurn")
@@ -288,7 +295,6 @@ def report_context(data: ReportData, title: str | None = None) -> dict:
 
 def _model_context(out_dir: Path) -> dict | None:
     """The model section (speechchurn/outcomes): plotly's chart markup wrapped as Markup."""
-    from speechchurn.outcomes.report_section import model_section
 
     model = model_section(out_dir)
     if model is not None:
@@ -321,3 +327,8 @@ def write_report(out_dir: Path, title: str | None = None, privacy=None) -> Path:
         raise ReportError(f"{path}: cannot write report: {e}") from e
     log.info("report: wrote %s (%d calls, %d customers)", path, len(data.calls), len(d.customer_rows(data)))
     return path
+
+
+def write_reports(out_dir: Path, title: str | None = None, privacy=None) -> tuple[Path, Path]:
+    """report.html and callers.xlsx from the exported outputs (`privacy` applied as they are read)."""
+    return write_report(out_dir, title, privacy), write_workbook(out_dir, privacy)

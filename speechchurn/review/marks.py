@@ -6,7 +6,8 @@ milliseconds and the canonical term, not by row ids or file names: a re-analysed
 keeps its marks as long as its content and the hit's time are the same. Every change is also appended
 to ``desk_mark_log`` (who, when, what), so concurrent reviewers never lose a decision silently.
 
-This module imports no web framework; grading (tier overrides, skipping wrong hits) uses it too.
+This module imports no web framework: the desk (app/) and the grading run (tier overrides, skipping
+wrong hits) both use it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechchurn.batch.store import STORE_NAME
 from speechchurn.errors import SpeechchurnError
 
-STORE_NAME = "speechchurn.db"  # same file as batch.store.STORE_NAME
 BUSY_TIMEOUT_S = 30.0  # s to wait for a write lock held by another reviewer or by analyze
 VERDICTS = ("correct", "wrong")
 OUTCOMES = ("retained", "escalated", "no_action")
-OUTCOME_LABELS = {"retained": "已挽留", "escalated": "已升级", "no_action": "无需处理"}
 MAX_NOTE_CHARS = 2000  # characters kept of a note or reason
 MAX_NAME_CHARS = 64  # characters kept of a reviewer name
 

@@ -1,8 +1,8 @@
 """How reviewer marks feed back into grading: tier overrides and (optionally) skipping wrong hits.
 
-Called from batch.pipeline.grade, so every re-grade (and every `analyze`) keeps the reviewers'
-decisions: an overridden customer's ``tier`` is the reviewer's, ``tier_reason`` says so with the reason,
-and ``tier_rule`` / ``tier_rule_reason`` keep what the rules said.
+Called from the grading run (speechchurn/grading_run.py), so every re-grade (and every `analyze`)
+keeps the reviewers' decisions: an overridden customer's ``tier`` is the reviewer's, ``tier_reason``
+says so with the reason, and ``tier_rule`` / ``tier_rule_reason`` keep what the rules said.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from speechchurn.app.marks import STORE_NAME, HitKey, connect, tier_overrides, wrong_hit_keys
+from speechchurn.batch.store import STORE_NAME
+from speechchurn.review.marks import HitKey, connect, tier_overrides, wrong_hit_keys
+from speechchurn.vocab import CUSTOMER_SIDE_ROLES, ROLE_AGENT, kw_agent_column, kw_column
 
 log = logging.getLogger("speechchurn")
-
-CUSTOMER_SIDE_ROLES = ("customer", "mixed")
-AGENT_ROLE = "agent"
 
 
 def load_tier_overrides(out_dir: Path) -> dict[str, dict]:
@@ -85,69 +84,7 @@ def _count_column(hit) -> str | None:
     if str(getattr(hit, "negated", False)).lower() in ("true", "1"):
         return None  # negated hits were never counted
     if hit.role in CUSTOMER_SIDE_ROLES:
-        return f"kw_{hit.category}"
-    if hit.role == AGENT_ROLE:
-        return f"kw_{hit.category}_agent"
+        return kw_column(hit.category)
+    if hit.role == ROLE_AGENT:
+        return kw_agent_column(hit.category)
     return None
-
-
-OVERRIDE_COLUMNS = ("tier_rule", "tier_rule_reason", "tier_override_reason", "tier_override_by")
-
-
-def refresh_outputs(out_dir: Path, caller_salt: str | None = None) -> None:
-    """Re-apply the current tier overrides to callers.csv, review.csv and the report (no re-grading).
-
-    With `caller_salt` (outputs written with --hash-callers) the overrides are matched by hashed key."""
-    from speechchurn import outputs
-    from speechchurn.customers.review import build_review_queue
-
-    out_dir = Path(out_dir)
-    path = out_dir / outputs.CALLERS_CSV
-    if not path.is_file():
-        return
-    graded = outputs.read_csv(path)
-    if "tier_rule" in graded.columns:
-        graded["tier"] = graded["tier_rule"]
-        graded["tier_reason"] = graded["tier_rule_reason"].fillna("")
-        graded = graded.drop(columns=[c for c in OVERRIDE_COLUMNS if c in graded.columns])
-    overrides = load_tier_overrides(out_dir)
-    if caller_salt:
-        from speechchurn.text.redact import hash_caller
-
-        overrides = {hash_caller(c, caller_salt): v for c, v in overrides.items()}
-    graded = apply_tier_overrides(graded, overrides)
-    outputs.write_csv(graded, path)
-    review_path = out_dir / outputs.REVIEW_CSV
-    top = len(outputs.read_csv(review_path)) if review_path.is_file() else None
-    evidence = _stored_evidence(out_dir)
-    outputs.write_csv(build_review_queue(graded, evidence, top=top or None), review_path)
-    _write_report(out_dir)
-
-
-def _stored_evidence(out_dir: Path):
-    import pandas as pd
-
-    db = connect(out_dir)
-    try:
-        rows = db.execute(
-            "SELECT e.hit FROM evidence e JOIN files f USING (file) WHERE f.status = 'done' "
-            "ORDER BY e.file, e.seq"
-        ).fetchall()
-    finally:
-        db.close()
-    import json
-
-    return pd.DataFrame([json.loads(r[0]) for r in rows])
-
-
-def _write_report(out_dir: Path) -> None:
-    from speechchurn.errors import SpeechchurnError
-
-    try:
-        from speechchurn.report.html import write_report  # not via batch.pipeline: it imports this module
-        from speechchurn.report.workbook import write_workbook
-
-        write_report(out_dir)
-        write_workbook(out_dir)
-    except (ImportError, SpeechchurnError, OSError) as e:
-        log.warning("report not refreshed after a tier override: %s", e)

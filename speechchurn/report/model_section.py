@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from speechchurn.outcomes.columns import feature_label
-from speechchurn.vocab import CLUSTER_TIER_LABELS
+from speechchurn.labels import CLUSTER_TIER_LABELS, MODEL_LABELS, feature_label
+from speechchurn.outputs import CLUSTER_REPORT_JSON, MODEL_REPORT_JSON, RETENTION_JSON
+from speechchurn.report.charts import CHART_HEIGHT_PX, FONT_STACK, PLOT_CONFIG
 
-MODEL_LABELS = {"rules": "现行规则", "logistic": "逻辑回归", "tree": "决策树", "boosting": "梯度提升"}
 COLORS = {"rules": "#7f8c9a", "logistic": "#4a7bd0", "tree": "#3aa76d", "boosting": "#d64541"}
 IMPORTANCE_TOP = 12  # features in the importance chart
 CHART_ID_PREFIX = "model-chart-"
@@ -58,7 +58,6 @@ def _summary_rows(report: dict) -> list[dict]:
 
 def _layout(fig, title: str, **extra):
     """The overview charts' look (report/charts.py constants)."""
-    from speechchurn.report.charts import CHART_HEIGHT_PX, FONT_STACK
 
     settings = {
         "title": {"text": title, "x": 0.02, "font": {"size": 15}},
@@ -169,7 +168,6 @@ def _retention_figures(retention: dict) -> list:
 
 
 def _divs(figures: list) -> list[str]:
-    from speechchurn.report.charts import PLOT_CONFIG
 
     return [
         fig.to_html(
@@ -214,9 +212,9 @@ def _cluster_rows(cluster: dict) -> list[dict]:
 def model_section(out_dir: Path) -> dict | None:
     """Context for _model.html.j2, or None when there is nothing to show."""
     out_dir = Path(out_dir)
-    report = _read(out_dir / "model_report.json")
-    retention = _read(out_dir / "retention.json")
-    cluster = _read(out_dir / "cluster_report.json")
+    report = _read(out_dir / MODEL_REPORT_JSON)
+    retention = _read(out_dir / RETENTION_JSON)
+    cluster = _read(out_dir / CLUSTER_REPORT_JSON)
     if not (report or retention or cluster):
         return None
     figures, context = [], {"summary": [], "retention": [], "clusters": [], "notes": []}

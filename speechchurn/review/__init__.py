@@ -1,0 +1,1 @@
+"""Reviewer marks: hit verdicts, customer reviews, tier overrides and lexicon feedback (no web code)."""
