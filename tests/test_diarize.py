@@ -284,3 +284,69 @@ def test_stereo_file_with_identical_channels_decodes_as_mono(tmp_path):
         w.writeframes(np.stack([mono, mono], axis=1).tobytes())
     decoded = decode_audio(path)
     assert set(decoded.channels) == {"mixed"} and not decoded.is_stereo
+
+
+# --------------------------------------------------------------------------- batch, report and desk
+
+
+@pytest.fixture(scope="module")
+def mono_out(tmp_path_factory):
+    """Two sample calls mixed down to mono, analysed with the fake engine (no Whisper)."""
+    from desk_support import analyze_samples
+    from test_mono_roles import mono_copy
+
+    from speechchurn.resources import PACKAGE_DIR
+
+    samples = PACKAGE_DIR.parent / "audio_samples"
+    folder = tmp_path_factory.mktemp("mono_calls")
+    for name in ("20261105_101544_13998765402_in.wav", "20261116_200830_18600004406_in.wav"):
+        mono_copy(samples / name, folder / name)
+    return analyze_samples(tmp_path_factory.mktemp("mono_out"), folder, text="您好，工号三二七为您服务")
+
+
+def test_mono_calls_get_role_columns_and_a_report_line(mono_out):
+    from speechchurn import outputs
+
+    calls = outputs.read_csv(mono_out / "calls.csv")
+    assert set(calls["role_source"]) <= {"diarized", "mixed"}
+    assert calls["role_confidence"].between(0, 1).all()
+    assert "diarize_s" in calls.columns
+    diarized = calls[calls["role_source"] == "diarized"]
+    assert (diarized["talk_s_agent"] > 0).all() and (diarized["talk_s_customer"] > 0).all()
+    report = (mono_out / "report.html").read_text(encoding="utf-8")
+    assert "单声道·按声音分角色" in report or "单声道·未分角色" in report
+
+
+def test_desk_call_page_says_how_roles_were_found(mono_out):
+    import re
+
+    pytest.importorskip("starlette.testclient")
+    from starlette.testclient import TestClient
+
+    from speechchurn.app.web import DeskConfig, create_app
+
+    client = TestClient(create_app(DeskConfig(mono_out, mono_out, allowed_hosts=("testserver",))))
+    customer = client.get("/customer/13998765402")
+    call_id = re.search(r'href="/call/(\d+)"', customer.text).group(1)
+    page = client.get(f"/call/{call_id}").text
+    assert "单声道：" in page and "角色置信度" in page
+
+
+@pytest.mark.parametrize(
+    ("sources", "confidences", "expected"),
+    [
+        (["channels", "channels"], [1.0, 1.0], {}),
+        (
+            ["diarized", "mixed"],
+            [0.9, 0.5],
+            {"单声道·按声音分角色": "1 通，平均置信度 90%", "单声道·未分角色": "1 通"},
+        ),
+    ],
+)
+def test_role_figures(sources, confidences, expected):
+    import pandas as pd
+
+    from speechchurn.report.data import role_figures
+
+    calls = pd.DataFrame({"role_source": sources, "role_confidence": confidences})
+    assert role_figures(calls) == expected

@@ -39,15 +39,14 @@ from speechchurn.call.intervals import Interval, intersection, total
 from speechchurn.errors import ConfigError
 from speechchurn.resources import DATA_DIR
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
-from speechchurn.vocab import SAMPLE_RATE_HZ
+from speechchurn.vocab import ROLE_SOURCE_CHANNELS, ROLE_SOURCE_DIARIZED, ROLE_SOURCE_MIXED, SAMPLE_RATE_HZ
 
 log = logging.getLogger("speechchurn")
 
 ROLE_CUES_PATH = DATA_DIR / "role_cues.toml"
-SOURCE_CHANNELS = "channels"  # stereo: one party per channel
-SOURCE_DIARIZED = "diarized"  # mono: roles recovered by voice and words
-SOURCE_MIXED = "mixed"  # mono: both parties on one channel, roles unknown
-ROLE_SOURCES = (SOURCE_CHANNELS, SOURCE_DIARIZED, SOURCE_MIXED)
+SOURCE_CHANNELS = ROLE_SOURCE_CHANNELS
+SOURCE_DIARIZED = ROLE_SOURCE_DIARIZED
+SOURCE_MIXED = ROLE_SOURCE_MIXED
 PROVISIONAL = (ROLE_AGENT, ROLE_CUSTOMER)  # slots of speaker 0 and speaker 1 before roles are known
 GAP_CHARS = 12  # "…" in a cue matches up to this many characters
 EDGE_S = 0.05  # s, each turn keeps this much of its neighbourhood in its own channel (word edges)
