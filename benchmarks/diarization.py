@@ -284,11 +284,13 @@ def band_rows(split: str) -> list[str]:
         return best, sum(total(v) for v in single.values())
 
     calls = wideband_calls(split)
+    narrow, wide = DiarizeOptions(fmax_hz=3800.0), DiarizeOptions(fmax_hz=7600.0)
+    default = "default" if DiarizeOptions().fmax_hz == wide.fmax_hz else "not the default"
     variants = [
-        ("16 kHz original, filters to 7.6 kHz", 0, DiarizeOptions(fmax_hz=7600.0)),
-        ("16 kHz original, filters to 3.8 kHz", 0, DiarizeOptions()),
-        ("8 kHz telephone upsampled, filters to 3.8 kHz (default)", 2, DiarizeOptions()),
-        ("8 kHz telephone upsampled, filters to 7.6 kHz", 2, DiarizeOptions(fmax_hz=7600.0)),
+        ("16 kHz original, mel filters to 7.6 kHz", 0, wide),
+        ("16 kHz original, mel filters to 3.8 kHz", 0, narrow),
+        ("8 kHz telephone upsampled to 16 kHz, mel filters to 3.8 kHz", 2, narrow),
+        (f"8 kHz telephone upsampled to 16 kHz, mel filters to 7.6 kHz ({default})", 2, wide),
     ]
     rows = []
     for label, index, options in variants:
