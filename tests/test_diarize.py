@@ -121,12 +121,12 @@ def test_viterbi_pays_for_changes(llr, cost, expected):
     assert dz.viterbi_two(llr, np.full(llr.size, cost)).tolist() == expected
 
 
-def test_two_means_is_deterministic_and_splits_two_blobs():
+def test_pieces_cluster_into_two_groups():
     rng = np.random.default_rng(0)
-    points = np.r_[rng.normal(0, 0.3, (20, 3)), rng.normal(3, 0.3, (15, 3))]
-    labels = dz.two_means(points)
-    assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[-1]
-    assert np.array_equal(labels, dz.two_means(points))
+    feats = np.r_[rng.normal(0, 0.3, (400, 3)), rng.normal(3, 0.3, (300, 3))]
+    spans = [(i, i + 100) for i in range(0, 700, 100)]
+    labels = dz.cluster_pieces(feats, spans)
+    assert len(set(labels[:4])) == 1 and len(set(labels[4:])) == 1 and labels[0] != labels[-1]
 
 
 # --------------------------------------------------------------------------- roles from cues

@@ -9,7 +9,8 @@ choices; this measured best and needs nothing beyond numpy, scipy and scikit-lea
 2. Pieces: windows of ``window_s`` (hop ``window_hop_s``) inside each VAD interval, each embedded as
    the mean and standard deviation of its frames. Fast exchanges share one VAD interval, so the
    pieces cut across them; step 4 finds the exact change points.
-3. The pieces are clustered into two speakers (2-means on standardised embeddings).
+3. The pieces are clustered into two speakers (Ward's agglomerative clustering of the standardised
+   embeddings; measured better than 2-means on the tune split).
 4. Resegmentation: one full-covariance Gaussian per speaker on the frames of its pieces; each speech frame's
    log-likelihood ratio, smoothed over ``smooth_s``, goes through a two-state Viterbi pass that pays
    ``switch_cost`` per speaker change (a quarter of it across a VAD pause). Speaker changes inside a
@@ -165,30 +166,14 @@ def embed_pieces(feats: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndar
     return (emb - emb.mean(0)) / (emb.std(0) + 1e-6)
 
 
-def two_means(points: np.ndarray, rounds: int = 30) -> np.ndarray:
-    """Deterministic 2-means: seeds are the point farthest from the mean and the point farthest
-    from that one; a 0/1 label per point."""
-    if len(points) < 2:
-        return np.zeros(len(points), int)
-    first = points[np.argmax(((points - points.mean(0)) ** 2).sum(1))]
-    second = points[np.argmax(((points - first) ** 2).sum(1))]
-    centres = np.stack([first, second])
-    labels = np.zeros(len(points), int)
-    for _ in range(rounds):
-        distance = ((points[:, None, :] - centres[None]) ** 2).sum(2)
-        new = distance.argmin(1)
-        if min((new == 0).sum(), (new == 1).sum()) == 0 or (_ and np.array_equal(new, labels)):
-            break
-        labels = new
-        centres = np.stack([points[labels == k].mean(0) for k in (0, 1)])
-    return labels
-
-
 def cluster_pieces(feats: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Two-way clustering of the pieces' embeddings; a 0/1 label per piece."""
+    """Two-way Ward clustering of the pieces' embeddings; a 0/1 label per piece."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     if len(spans) < 2:
         return np.zeros(len(spans), int)
-    return two_means(embed_pieces(feats, spans))
+    tree = linkage(embed_pieces(feats, spans), method="ward")
+    return (fcluster(tree, 2, criterion="maxclust") - 1).astype(int)
 
 
 class Gaussian:
