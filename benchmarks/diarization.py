@@ -52,6 +52,12 @@ SHARED = REPO.parent / "shared"
 SPLITS = REPO / "benchmarks" / "splits"
 SETS = ("realspeech_calls", "audio_samples", "synth_fast")
 COLLAR_S = 0.25
+NOTE = (
+    "`audio_samples` is all tune (its held-out row is empty); on it, tests/test_mono_roles.py (real "
+    "weights) checks that the mono copies give every customer the stereo run's tier and churn risk. "
+    '"Diarization time added" counts the diarization stage only; Whisper decoding the two voices of a '
+    "diarized call (packed into shared windows) instead of one mixed channel was not timed separately."
+)
 
 
 @dataclass
@@ -340,6 +346,8 @@ def render(split: str, scores: list[CallScore], bands: list[str]) -> str:
         "",
         header,
         *rows,
+        "",
+        NOTE,
     ]
     if bands:
         lines += [
