@@ -32,7 +32,9 @@ from speechchurn.customers.aggregate import aggregate_callers, as_of_timestamp, 
 from speechchurn.customers.grading import grade_callers, load_rules
 from speechchurn.customers.review import DEFAULT_REVIEW_TOP, build_review_queue
 from speechchurn.errors import ConfigError
+from speechchurn.outcomes import pipeline as oc
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks
+from speechchurn.outcomes.calls_input import load_calls_csv
 from speechchurn.outcomes.pipeline import TIERING_RULES, TIERINGS, OutcomeOptions, start_helper
 from speechchurn.privacy import GRADE_TABLES, PrivacyOptions, protect_outputs
 from speechchurn.review.overrides import apply_tier_overrides, load_tier_overrides, without_wrong_hits
@@ -104,14 +106,12 @@ def run_grading(out_dir: Path, options: GradingOptions) -> GradingResult:
     shown = protect_outputs(out_dir, privacy, options.privacy_tables).frame(graded)
     if options.reports:
         written += _write_reports(out_dir)
-    return GradingResult(out_dir, graded, shown, review, tuple(written))
+    return GradingResult(out_dir=out_dir, graded=graded, shown=shown, review=review, written=tuple(written))
 
 
 def input_calls(out_dir: Path, options: GradingOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(calls, evidence): from the CDR (no evidence) or the analysed store, reviewers' wrong hits out."""
     if options.calls_csv is not None:
-        from speechchurn.outcomes.calls_input import load_calls_csv
-
         if options.skip_wrong_hits:
             log.warning("--skip-wrong-hits: a CDR (--calls) has no keyword hits to leave out")
         return load_calls_csv(options.calls_csv, options.timezone), pd.DataFrame()
@@ -127,7 +127,6 @@ def grade_calls(
     """(graded, review queue, files written) from a loaded calls table; writes callers.csv and
     review.csv. ``helper``: one from outcomes.pipeline.start_helper (default: one started here when
     the network or the model is asked for)."""
-    from speechchurn.outcomes import pipeline as oc
 
     outcome = options.outcome_options()
     rules = load_rules(options.rules)
@@ -171,10 +170,9 @@ def _write_calls(calls: pd.DataFrame, out_dir: Path) -> Path:
 
 def _write_reports(out_dir: Path) -> list[Path]:
     """report.html and callers.xlsx from the (protected) files just written."""
-    from speechchurn.report.html import write_report  # jinja2 and plotly: only when a report is asked for
-    from speechchurn.report.workbook import write_workbook
+    from speechchurn.report.html import write_reports  # lazy: jinja2, plotly (start-up stays light)
 
-    return [write_report(out_dir), write_workbook(out_dir)]
+    return list(write_reports(out_dir))
 
 
 # --- the last run's options, for the desk -------------------------------------------------------

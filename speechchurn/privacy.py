@@ -131,7 +131,7 @@ def protect_outputs(
     store); by default every CSV and JSONL output. Returns the Protector used, for anything else the
     run shows (the printed callers table).
     """
-    from speechchurn import outputs
+    from speechchurn import outputs  # lazy: numpy, pandas (start-up stays light)
 
     if not options.active:
         return Protector(options)
@@ -150,7 +150,7 @@ def protect_outputs(
 
 
 def _read(path: Path):
-    from speechchurn import outputs
+    from speechchurn import outputs  # lazy: numpy, pandas (start-up stays light)
 
     if not path.exists() or path.stat().st_size == 0:
         return None

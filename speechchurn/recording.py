@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
 from speechchurn.asr.transcribe import PACK_CALL, PACK_CHANNEL, TranscribeOptions
 from speechchurn.call import acoustics as ac
 from speechchurn.call.acoustics import AcousticsOptions, CallAcoustics, Interval
@@ -46,7 +47,10 @@ from speechchurn.call.audio import (
     probe_duration,
 )
 from speechchurn.call.roles import SOURCE_CHANNELS, SOURCE_MIXED, RoleOptions, settle, split_mono
+from speechchurn.call.vad import speech_track
 from speechchurn.schema import ROLE_MIXED, ROLES, KeywordHit, Segment
+from speechchurn.text.keywords import find_hits
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -132,7 +136,7 @@ def analyze_recording(
     audio: AudioOptions,
     transcribe: TranscribeOptions,
     acoustics: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None = None,
     transfers_override: int | None = None,
     *,
@@ -186,7 +190,7 @@ def analyze_recording(
 def analyze_decoded(
     decoded: DecodedAudio,
     acoustics: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     segments: Sequence[Segment],
     transfers_override: int | None = None,
     *,
@@ -206,7 +210,7 @@ def _analyze_whole(
     decoded: DecodedAudio,
     transcribe: TranscribeOptions,
     options: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     watch: _Stopwatch | None = None,
@@ -216,8 +220,6 @@ def _analyze_whole(
     """What a normal call gets: one decode, one Silero pass per channel (serving both the ASR
     gating and the talk-time measures), one transcription, measure_call on the whole channels.
     ``roles`` (options, call direction): a mono call is diarized into agent and customer first."""
-    from speechchurn.call.vad import speech_track
-    from speechchurn.text.keywords import find_hits
 
     watch = watch or _Stopwatch()
     if tracks is None:
@@ -270,13 +272,12 @@ def _transcribe(
     decoded: DecodedAudio, options: TranscribeOptions, tracks, watch: _Stopwatch
 ) -> list[Segment]:
     """transcribe_audio, timed (model load apart), with the engine's encoder passes added to ``watch``."""
-    from speechchurn.asr.transcribe import load_engine, transcribe_audio
 
     with watch.stage("startup"):  # the model loads once per process; later calls hit the cache
-        engine = load_engine(options)
+        engine = transcription.load_engine(options)
     before = getattr(engine, "encoder_passes", 0)
     with watch.stage("asr"):
-        segments = transcribe_audio(decoded, options, engine, tracks=tracks)
+        segments = transcription.transcribe_audio(decoded, options, engine, tracks=tracks)
     watch.encoder_passes += getattr(engine, "encoder_passes", 0) - before
     return segments
 
@@ -308,7 +309,7 @@ def _analyze_windows(
     audio: AudioOptions,
     transcribe: TranscribeOptions,
     options: AcousticsOptions,
-    lexicon,
+    lexicon: Lexicon,
     cached_segments: Sequence[Segment] | None,
     transfers_override: int | None,
     window_s: float,
@@ -316,7 +317,6 @@ def _analyze_windows(
     roles: tuple[RoleOptions, str | None] | None = None,
 ) -> RecordingResult:
     """Stream the recording window by window; a recording that fits one window is handled whole."""
-    from speechchurn.text.keywords import find_hits
 
     windows = iter_windows(path, audio, window_s)
     with watch.stage("decode"):
@@ -367,7 +367,6 @@ def _collect(
     watch: _Stopwatch,
 ) -> None:
     """Detect speech in one window (and transcribe it when asked) and keep only the call-clock results."""
-    from speechchurn.call.vad import speech_track
 
     channels = window.audio.channels
     offset, length_s = window.offset_s, window.audio.duration_s
@@ -396,8 +395,6 @@ def _transcribe_window(
     window: AudioWindow, options: TranscribeOptions, tracks, watch: _Stopwatch
 ) -> list[Segment]:
     """The window's segments on the call's clock."""
-    from dataclasses import replace
-
     offset = window.offset_s
     return [
         replace(seg, start=round(seg.start + offset, 2), end=round(seg.end + offset, 2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -172,3 +173,56 @@ def test_roster_lexicons_and_channel_swap(calls_dir, tmp_path, fake_engine):
     )
     flipped = outputs.read_csv(swapped / "calls.csv")
     assert list(flipped["talk_s_agent"]) == list(calls["talk_s_customer"])
+
+
+def _typer_commands() -> dict[str, set[str]]:
+    """Every command path ("marks export") with the long options its --help shows (--help aside)."""
+    import typer.main
+    from typer.core import TyperOption
+
+    found: dict[str, set[str]] = {}
+
+    def walk(command, path: list[str]) -> None:
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+            return
+        options = {o for p in command.params if isinstance(p, TyperOption) for o in p.opts + p.secondary_opts}
+        found[" ".join(path)] = {o for o in options if o.startswith("--")}
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def _readme_reference() -> dict[str, set[str]]:
+    """The README's CLI reference block: command path -> the long options its lines name."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## CLI reference", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        words = line.split("#", 1)[0]
+        if line.startswith("speechchurn "):
+            tokens = words.split()[1:]
+            current = " ".join(t for t in tokens[:2] if re.fullmatch(r"[a-z][a-z-]*", t))
+            entries[current] = words
+        elif current is not None and line.strip():
+            entries[current] += words
+    commands = set(_typer_commands())
+    out = {}
+    for key, text in entries.items():
+        path = key if key in commands else key.split()[0]
+        out[path] = set(re.findall(r"--[a-z][a-z-]*", text))
+    return out
+
+
+def test_readme_cli_reference_lists_every_command_and_option():
+    assert _readme_reference() == _typer_commands()
+
+
+def test_help_shows_flags_as_flags_and_arguments_by_name():
+    text = runner.invoke(app, ["grade", "--help"], terminal_width=200).output
+    assert "<bool>" not in text and "{" not in text
+    assert "OUT_DIR" in text.splitlines()[1] or "[OPTIONS] OUT_DIR" in text

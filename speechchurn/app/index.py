@@ -16,6 +16,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechchurn.text.redact import hash_caller
+
 log = logging.getLogger("speechchurn")
 
 CALLERS_CSV = "callers.csv"  # outputs.CALLERS_CSV (kept literal: importing outputs pulls pandas)
@@ -192,7 +194,6 @@ def _unhasher(db: sqlite3.Connection, salt: str | None) -> dict[str, str]:
     """hashed caller -> store caller, for outputs written with --hash-callers (empty without a salt)."""
     if not salt:
         return {}
-    from speechchurn.text.redact import hash_caller
 
     callers = [r[0] for r in db.execute("SELECT DISTINCT caller FROM desk_calls")]
     return {hash_caller(c, salt): c for c in callers}
@@ -200,8 +201,8 @@ def _unhasher(db: sqlite3.Connection, salt: str | None) -> dict[str, str]:
 
 def _caller_rows(path: Path, unhash: dict[str, str]) -> list[tuple]:
     """callers.csv as desk_callers rows; queue_rank follows the review queue's severity order."""
-    from speechchurn import outputs
-    from speechchurn.customers.review import select_for_review
+    from speechchurn import outputs  # lazy: numpy, pandas (start-up stays light)
+    from speechchurn.customers.review import select_for_review  # lazy: numpy, pandas (start-up stays light)
 
     graded = outputs.read_csv(path)
     if graded.empty:

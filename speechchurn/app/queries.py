@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from speechchurn.app.index import QUEUE_PAGE_SIZE, SEARCH_LIMIT, fts_query
+from speechchurn.call.acoustics import HOLD_CATEGORY, AcousticsOptions, gaps, union
 from speechchurn.review.marks import HitKey, customer_review, hit_verdicts, tier_overrides
 
 
@@ -167,7 +168,6 @@ def call(db: sqlite3.Connection, call_id: int) -> dict | None:
 
 def timeline(info: dict) -> Timeline:
     """Speech per role, long mutual silences, holds and hits of one call (from its stored segments)."""
-    from speechchurn.call.acoustics import HOLD_CATEGORY, AcousticsOptions, gaps, union
 
     options = AcousticsOptions()
     segments = info["segments"]

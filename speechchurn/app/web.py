@@ -101,7 +101,7 @@ class Desk:
             self._sync_lock.release()
 
     def refresh_outputs(self) -> None:
-        from speechchurn.grading_run import refresh_after_override  # pandas: loaded on the first override
+        from speechchurn.grading_run import refresh_after_override  # lazy: pandas (start-up stays light)
 
         privacy = PrivacyOptions(redact=self.config.redact, caller_salt=self.config.caller_salt)
         with self._outputs_lock:
@@ -115,7 +115,7 @@ def _warm_up() -> None:
     """Load what the first search / call page / transcode would (jieba's dictionary takes seconds)."""
     import av  # noqa: F401
 
-    import speechchurn.call.acoustics  # noqa: F401
+    import speechchurn.call.acoustics  # noqa: F401  # lazy on purpose: loaded by the warm-up thread, not at start-up
 
     index.tokens("预热")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from speechchurn.asr import transcribe as tr
 from speechchurn.asr.packing import pack, pieces_from_chunks
 
 
@@ -21,7 +22,6 @@ def transcribe_recordings(
     hallucination filter per channel). ``tracks``: per recording, role -> SpeechTrack when the VAD
     already ran. Meant for a worker that holds a batch of short files; VAD-gated decoding only.
     """
-    from speechchurn.asr import transcribe as tr
 
     engine = engine or tr.load_engine(options)
     chunks, pieces = [], []

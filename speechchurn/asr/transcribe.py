@@ -18,12 +18,15 @@ from typing import Protocol
 
 import numpy as np
 
+from speechchurn.asr.crosstalk import drop_crosstalk_chunks
 from speechchurn.asr.hallucinations import KNOWN_HALLUCINATIONS  # noqa: F401  (re-exported)
 from speechchurn.asr.hallucinations import PUNCT_RE as _PUNCT_RE
 from speechchurn.asr.hallucinations import matches_known_phrase as _matches_known_phrase
 from speechchurn.asr.loops import guard_text
 from speechchurn.asr.models import ENGINE_FASTER, ENGINE_OPENAI, ENGINES, resolve_model
+from speechchurn.asr.packing import WINDOW_S, pack, pieces_from_chunks
 from speechchurn.call.audio import SAMPLE_RATE, DecodedAudio
+from speechchurn.call.vad import SpeechSettings, speech_timestamps, speech_track
 from speechchurn.errors import ModelNotFoundError, TranscriptionError
 from speechchurn.schema import Segment
 
@@ -273,7 +276,6 @@ def load_engine(options: TranscribeOptions) -> Engine:
 
 def asr_speech_settings(vad: VadOptions = VadOptions()):
     """The VAD reading that gates the decoder (speechchurn.call.vad settings)."""
-    from speechchurn.call.vad import SpeechSettings
 
     return SpeechSettings(
         threshold=vad.threshold, min_silence_ms=vad.min_silence_ms, speech_pad_ms=vad.speech_pad_ms
@@ -288,7 +290,6 @@ def speech_chunks(
     ``track`` (speechchurn.call.vad.SpeechTrack) reuses a probability track already computed;
     ``padded=False`` gives the same chunks before ``speech_pad_ms`` is added.
     """
-    from speechchurn.call.vad import speech_timestamps, speech_track
 
     settings = asr_speech_settings(vad)
     if not padded:
@@ -311,7 +312,6 @@ def transcribe_channels(
     heard speech start and end (32 ms frames), not where Whisper's word alignment (about
     ±0.2 s, and dependent on what else shares the window) puts it.
     """
-    from speechchurn.asr.packing import WINDOW_S, pack, pieces_from_chunks
 
     segments: list[Segment] = []
     for window in pack(pieces_from_chunks(chunks, cores), window_s or WINDOW_S):
@@ -456,7 +456,6 @@ def gated_chunks(audio: DecodedAudio, options: TranscribeOptions, tracks=None) -
     ``tracks`` (role -> SpeechTrack) reuses Silero passes already run. With ``vad`` on, a stereo call
     loses its crosstalk chunks when ``vad_options.crosstalk_rejection_db`` is set.
     """
-    from speechchurn.call.vad import speech_track
 
     tracks = {role: (tracks or {}).get(role) or speech_track(s) for role, s in audio.channels.items()}
     chunks = {role: speech_chunks(s, options.vad_options, tracks[role]) for role, s in audio.channels.items()}
@@ -466,8 +465,6 @@ def gated_chunks(audio: DecodedAudio, options: TranscribeOptions, tracks=None) -
     }
     rejection_db = options.vad_options.crosstalk_rejection_db
     if options.vad and rejection_db is not None and len(audio.channels) == 2:
-        from speechchurn.asr.crosstalk import drop_crosstalk_chunks
-
         chunks, cores = drop_crosstalk_chunks(audio.channels, chunks, cores, rejection_db)
     return chunks, cores
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from speechchurn.asr.models import provision
 from speechchurn.batch.groups import GroupJob, Task, TaskResults, members, run_task, with_members
 from speechchurn.batch.options import EXECUTOR_DASK, AnalyzeOptions
-from speechchurn.batch.worker import Failure, JobResult
+from speechchurn.batch.pool import run_pool
+from speechchurn.batch.worker import Failure, JobResult, warm_up
 from speechchurn.errors import ClusterError
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -35,7 +38,7 @@ TaskFunction = Callable[[Task, AnalyzeOptions, object], TaskResults]  # one resu
 
 
 class Executor(Protocol):
-    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]: ...
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon: Lexicon) -> Iterator[JobResult]: ...
 
 
 def choose_executor(options: AnalyzeOptions, job_count: int) -> Executor:
@@ -54,7 +57,7 @@ def choose_executor(options: AnalyzeOptions, job_count: int) -> Executor:
 class InProcessExecutor:
     job: TaskFunction = run_task
 
-    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon: Lexicon) -> Iterator[JobResult]:
         for job in jobs:
             yield from self.job(job, options, lexicon)
 
@@ -71,7 +74,6 @@ def split_threads(options: AnalyzeOptions, workers: int) -> AnalyzeOptions:
 
 
 def _init_worker(options: AnalyzeOptions) -> None:
-    from speechchurn.batch.worker import warm_up
 
     warm_up(options)  # model, jieba, snownlp once per worker; the seconds go to its first startup_s
 
@@ -87,9 +89,7 @@ class PoolExecutor:
     job: TaskFunction = run_task
     warm: Callable[[AnalyzeOptions], None] | None = _init_worker  # runs once in each new worker
 
-    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
-        from speechchurn.asr.models import provision
-        from speechchurn.batch.pool import run_pool
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon: Lexicon) -> Iterator[JobResult]:
 
         provision(options.transcribe.model, options.transcribe.engine)  # once, before any worker starts
         workers = min(self.workers, len(jobs))
@@ -125,7 +125,7 @@ class DaskExecutor:
     scheduler: str | None
     job: TaskFunction = run_task
 
-    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def map(self, jobs: Sequence[Task], options: AnalyzeOptions, lexicon: Lexicon) -> Iterator[JobResult]:
         try:
             from dask.distributed import Client
         except ImportError as e:
@@ -139,7 +139,9 @@ class DaskExecutor:
         finally:
             client.close()
 
-    def _stream(self, client, jobs: list[Task], options: AnalyzeOptions, lexicon) -> Iterator[JobResult]:
+    def _stream(
+        self, client, jobs: list[Task], options: AnalyzeOptions, lexicon: Lexicon
+    ) -> Iterator[JobResult]:
         """Keep a bounded window of tasks in flight so the client never holds every file's bytes.
 
         A group whose task failed (its workers died) is resubmitted as one task per member.

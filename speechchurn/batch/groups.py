@@ -32,9 +32,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
+from speechchurn.asr.cross_file import transcribe_recordings
 from speechchurn.asr.transcribe import PACK_FILES
 from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.worker import CallRecord, FileJob, JobResult, call_record, guarded, run_job
+from speechchurn.call.acoustics import AcousticsOptions
+from speechchurn.call.audio import decode_audio, probe_duration
+from speechchurn.call.vad import speech_track
+from speechchurn.recording import StageTimes, analyze_decoded
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -100,7 +107,6 @@ def _closed(run: list[FileJob]) -> list[Task]:
 
 def _short(job: FileJob) -> bool:
     """Still to be transcribed, and short as its container declares (no decoding)."""
-    from speechchurn.call.audio import probe_duration
 
     if job.cached_segments is not None:
         return False
@@ -108,7 +114,7 @@ def _short(job: FileJob) -> bool:
     return declared is not None and declared <= CROSS_FILE_MAX_S
 
 
-def run_task(task: Task, options: AnalyzeOptions, lexicon) -> TaskResults:
+def run_task(task: Task, options: AnalyzeOptions, lexicon: Lexicon) -> TaskResults:
     """What every executor runs: one result per file of the task, in order; never raises for a bad file."""
     if isinstance(task, GroupJob):
         return run_group(task, options, lexicon)
@@ -129,7 +135,7 @@ class _Member:
     vad_s: float
 
 
-def run_group(group: GroupJob, options: AnalyzeOptions, lexicon) -> TaskResults:
+def run_group(group: GroupJob, options: AnalyzeOptions, lexicon: Lexicon) -> TaskResults:
     """Decode each member, transcribe them together, analyse each; a member that fails in the group
     (or every member, when the shared transcription fails) is run alone."""
     ready = [member for job in group.jobs if (member := _prepare(job, options)) is not None]
@@ -151,8 +157,6 @@ def run_group(group: GroupJob, options: AnalyzeOptions, lexicon) -> TaskResults:
 
 def _prepare(job: FileJob, options: AnalyzeOptions) -> _Member | None:
     """Decode a member and run its Silero pass; None when that fails (the file then goes alone)."""
-    from speechchurn.call.audio import decode_audio
-    from speechchurn.call.vad import speech_track
 
     try:
         started = time.perf_counter()
@@ -169,12 +173,9 @@ def _prepare(job: FileJob, options: AnalyzeOptions) -> _Member | None:
 
 def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple[list, list]:
     """The members' segment lists, and each member's stage times so far (shared ASR split by duration)."""
-    from speechchurn.asr.cross_file import transcribe_recordings
-    from speechchurn.asr.transcribe import load_engine
-    from speechchurn.recording import StageTimes
 
     started = time.perf_counter()
-    engine = load_engine(options.transcribe)
+    engine = transcription.load_engine(options.transcribe)
     loaded = time.perf_counter()
     passes_before = getattr(engine, "encoder_passes", 0)
     transcripts = transcribe_recordings(
@@ -200,10 +201,8 @@ def _transcribe_together(ready: list[_Member], options: AnalyzeOptions) -> tuple
     return transcripts, times
 
 
-def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon) -> CallRecord:
+def _finish(member: _Member, segments, before, options: AnalyzeOptions, lexicon: Lexicon) -> CallRecord:
     """Keyword hits, measures and the calls.csv row of one member, from its shared transcript."""
-    from speechchurn.call.acoustics import AcousticsOptions
-    from speechchurn.recording import analyze_decoded
 
     acoustics = AcousticsOptions(non_talk_min_s=options.non_talk_min_s)
     result = analyze_decoded(

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from speechchurn.asr.transcribe import TranscribeOptions
 from speechchurn.call.audio import AudioOptions
+from speechchurn.call.metadata import CallMeta
 from speechchurn.call.roles import RoleOptions, load_cues
+from speechchurn.text.lexicon import Lexicon
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 EXECUTOR_LOCAL = "local"
@@ -61,7 +63,7 @@ class AnalyzeOptions:
         )
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def analysis_key(self, lexicon) -> str:
+    def analysis_key(self, lexicon: Lexicon) -> str:
         """What, besides the transcript, changes a call's features."""
         fields = {
             "lexicons": lexicon_fingerprint(lexicon),
@@ -72,19 +74,19 @@ class AnalyzeOptions:
         return json.dumps(fields, sort_keys=True)
 
     @staticmethod
-    def run_key(transcript_key: str, analysis_key: str, meta) -> str:
+    def run_key(transcript_key: str, analysis_key: str, meta: CallMeta) -> str:
         """A stored call is current when this matches: transcript, analysis settings and metadata."""
         payload = {"t": transcript_key, "a": analysis_key, "m": _meta_dict(meta)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def lexicon_fingerprint(lexicon) -> str:
+def lexicon_fingerprint(lexicon: Lexicon) -> str:
     """sha256 of the lexicon's content (category names, terms, weights); file paths play no part."""
     content = [[c.name, [[t.text, t.weight] for t in c.terms]] for c in lexicon.categories]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
 
 
-def _meta_dict(meta) -> dict:
+def _meta_dict(meta: CallMeta) -> dict:
     data = asdict(meta)
     data["started_at"] = meta.started_at.isoformat()
     return data

@@ -14,11 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speechchurn.batch import executors
+from speechchurn.batch.groups import group_jobs
 from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.store import Store
 from speechchurn.batch.worker import CallRecord, Failure, FileJob
 from speechchurn.call.audio import AUDIO_EXTENSIONS, file_sha256
+from speechchurn.call.metadata import DEFAULT_FILENAME_PATTERN, load_manifest, resolve_meta
 from speechchurn.errors import SpeechchurnError
+from speechchurn.text import lexicon as lexicons
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
@@ -104,10 +109,9 @@ def discover(audio_dir: Path) -> tuple[list[Path], int]:
 
 
 def plan_jobs(
-    audio_dir: Path, store: Store, options: AnalyzeOptions, lexicon
+    audio_dir: Path, store: Store, options: AnalyzeOptions, lexicon: Lexicon
 ) -> tuple[list[FileJob], list[str], int]:
     """Jobs still to run, files skipped as already done, and the ignored-file count."""
-    from speechchurn.call.metadata import DEFAULT_FILENAME_PATTERN, load_manifest, resolve_meta
 
     paths, ignored = discover(audio_dir)
     manifest = load_manifest(options.manifest, options.timezone) if options.manifest else None
@@ -164,12 +168,11 @@ def run_batch(
 ) -> BatchRun:
     """Every recording of `audio_dir` into the store of `out_dir`, then the exports. Safe to re-run:
     finished files are skipped."""
-    from speechchurn.text.lexicon import load_lexicons
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
         raise SpeechchurnError(f"{audio_dir}: not a folder of recordings")
-    lexicon = load_lexicons(options.lexicons)  # once per batch; every job gets this object
+    lexicon = lexicons.load_lexicons(options.lexicons)  # once per batch; every job gets this object
     with Store(out_dir) as store:
         store.set_meta("audio_dir", str(audio_dir.resolve()))  # where `speechchurn serve` finds recordings
         jobs, cached, ignored = plan_jobs(audio_dir, store, options, lexicon)
@@ -182,22 +185,34 @@ def run_batch(
         export_outputs(store, out_dir)
         failures = tuple(store.failures())
         problems = tuple(manifest_problems(store))
-    return BatchRun(total, done, len(cached), ignored, failures, problems, profile)
+    return BatchRun(
+        total=total,
+        done=done,
+        cached=len(cached),
+        ignored=ignored,
+        failures=failures,
+        problems=problems,
+        profile=profile,
+    )
 
 
 def _run_jobs(
-    store: Store, jobs, options, lexicon, first_index: int, total: int, on_progress
+    store: Store,
+    jobs: list[FileJob],
+    options: AnalyzeOptions,
+    lexicon: Lexicon,
+    first_index: int,
+    total: int,
+    on_progress: Callable[[Progress], None] | None,
 ) -> tuple[int, RunProfile]:
     """Run the jobs on the chosen executor, commit each result as it arrives; the count done.
 
     With packing "files", runs of consecutive short files travel as one task (batch/groups.py).
     """
-    from speechchurn.batch.executors import choose_executor
-    from speechchurn.batch.groups import group_jobs
 
     done, profile = 0, RunProfile()
     tasks = group_jobs(jobs, options)
-    results = choose_executor(options, len(tasks)).map(tasks, options, lexicon)
+    results = executors.choose_executor(options, len(tasks)).map(tasks, options, lexicon)
     for i, result in enumerate(results, first_index + 1):
         if isinstance(result, CallRecord):
             store.record_call(result)
@@ -222,7 +237,7 @@ def export_outputs(store: Store, out_dir: Path) -> None:
     """Write calls.csv, transcripts.jsonl, evidence.jsonl and errors.csv from the store."""
     import pandas as pd
 
-    from speechchurn import outputs
+    from speechchurn import outputs  # lazy: pandas (start-up stays light)
 
     calls = pd.DataFrame(store.call_rows())
     outputs.write_csv(calls, out_dir / outputs.CALLS_CSV)

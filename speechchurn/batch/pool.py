@@ -26,14 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechchurn.batch.groups import members
+from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.batch.worker import Failure
+from speechchurn.text.lexicon import Lexicon
 
 log = logging.getLogger("speechchurn")
 
 
 def run_pool(
     jobs: Sequence,
-    options,
-    lexicon,
+    options: AnalyzeOptions,
+    lexicon: Lexicon,
     job_fn: Callable,
     workers: int,
     warm: Callable | None = None,
@@ -59,7 +62,9 @@ class _PoolSpec:
     markers: Path  # folder of per-worker "file being processed" markers
 
 
-def _round(spec: _PoolSpec, pending: list, running: list, options, lexicon) -> Iterator:
+def _round(
+    spec: _PoolSpec, pending: list, running: list, options: AnalyzeOptions, lexicon: Lexicon
+) -> Iterator:
     """Run `pending` on one pool until it finishes or breaks.
 
     Finished jobs leave `pending`; after a break, the jobs that were running move to `running`.
@@ -112,7 +117,7 @@ def _collect_running(pending: list, running: list, markers: Path) -> None:
         pending.remove(job)
 
 
-def _tracked(job_fn: Callable, markers: str, job, options, lexicon):
+def _tracked(job_fn: Callable, markers: str, job, options: AnalyzeOptions, lexicon: Lexicon):
     """Worker side: run the job with a marker naming it, so a death can be pinned on this file."""
     marker = Path(markers) / str(os.getpid())
     marker.write_text(job.file, encoding="utf-8")
@@ -122,9 +127,8 @@ def _tracked(job_fn: Callable, markers: str, job, options, lexicon):
         marker.unlink(missing_ok=True)
 
 
-def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
+def _alone(job, options: AnalyzeOptions, lexicon: Lexicon, job_fn: Callable, context) -> tuple:
     """The second try: one file in one fresh process; its death is this file's failure."""
-    from speechchurn.batch.worker import Failure
 
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_alone_main, args=(job_fn, job, options, lexicon, sender), daemon=True)
@@ -144,7 +148,7 @@ def _alone(job, options, lexicon, job_fn: Callable, context) -> tuple:
     return result
 
 
-def _alone_main(job_fn: Callable, job, options, lexicon, sender) -> None:
+def _alone_main(job_fn: Callable, job, options: AnalyzeOptions, lexicon: Lexicon, sender) -> None:
     try:
         result = job_fn(job, options, lexicon)
     except Exception as e:  # noqa: BLE001 - reported as this file's failure
@@ -155,7 +159,6 @@ def _alone_main(job_fn: Callable, job, options, lexicon, sender) -> None:
 
 def _failure(job, error: Exception) -> tuple:
     """A `Failure` for each file of ``job`` (a file or a group of files)."""
-    from speechchurn.batch.worker import Failure
 
     return tuple(Failure(member.file, f"{type(error).__name__}: {error}") for member in members(job))
 

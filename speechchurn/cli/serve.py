@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
+from speechchurn.app.security import is_loopback, new_token
 from speechchurn.cli.main import ExistingDir, app
-from speechchurn.cli.options import EXIT_USAGE, fail, library_errors, setup_logging
+from speechchurn.cli.options import EXIT_USAGE, PlainTyper, fail, library_errors, setup_logging
+from speechchurn.resources import lexicon_dir
+from speechchurn.review.feedback import lexicon_diff, suggestions, term_stats
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -17,14 +20,14 @@ MARKS_CSV = "marks.csv"
 LEXICON_STATS_CSV = "lexicon_stats.csv"
 LEXICON_DIFF = "lexicon_suggestions.diff"
 
-marks_app = typer.Typer(help="Reviewer marks made in `speechchurn serve`.", no_args_is_help=True)
+marks_app = PlainTyper(help="Reviewer marks made in `speechchurn serve`.", no_args_is_help=True)
 app.add_typer(marks_app, name="marks")
 
 
 def _audio_root(out_dir: Path, audio_root: Path | None) -> Path:
     if audio_root is not None:
         return audio_root
-    from speechchurn.review.marks import connect
+    from speechchurn.review.marks import connect  # lazy: numpy (--help stays instant)
 
     db = connect(out_dir)
     try:
@@ -78,8 +81,10 @@ def serve(
     setup_logging(False, False)
     import uvicorn
 
-    from speechchurn.app.security import is_loopback, new_token
-    from speechchurn.app.web import DeskConfig, create_app
+    from speechchurn.app.web import (  # lazy: jinja2, numpy, starlette (--help stays instant)
+        DeskConfig,
+        create_app,
+    )
 
     with library_errors():  # the store is opened to find the recordings
         root = _audio_root(out_dir, audio_root)
@@ -114,7 +119,11 @@ def marks_export(
     """Write every reviewer mark (hit verdicts, customer reviews, tier overrides) to CSV."""
     import pandas as pd
 
-    from speechchurn.review.marks import EXPORT_COLUMNS, connect, export_rows
+    from speechchurn.review.marks import (  # lazy: numpy (--help stays instant)
+        EXPORT_COLUMNS,
+        connect,
+        export_rows,
+    )
 
     with library_errors():
         db = connect(out_dir)
@@ -130,7 +139,7 @@ def _write_safe_csv(frame, path: Path) -> None:
 
     Object dtype keeps numbers at full precision (write_csv's float format applies to float columns).
     """
-    from speechchurn import outputs
+    from speechchurn import outputs  # lazy: numpy, pandas (--help stays instant)
 
     outputs.write_csv(frame.astype(object), path)
 
@@ -150,8 +159,7 @@ def lexicon_stats(
     """Precision of each term and match kind from reviewer marks; suggest drops / exact-only; write a diff."""
     import pandas as pd
 
-    from speechchurn.review.feedback import lexicon_diff, suggestions, term_stats
-    from speechchurn.review.marks import connect
+    from speechchurn.review.marks import connect  # lazy: numpy (--help stays instant)
 
     with library_errors():
         db = connect(out_dir)
@@ -173,7 +181,6 @@ def lexicon_stats(
 
 
 def _bundled_lexicons() -> Path:
-    from speechchurn.resources import lexicon_dir
 
     return lexicon_dir()
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speechchurn.call.phones import UNKNOWN_CALLER
+from speechchurn.call.metadata import read_table_text
+from speechchurn.call.phones import UNKNOWN_CALLER, normalize_phones
 from speechchurn.errors import ConfigError, ManifestError
 from speechchurn.vocab import (
     CALL_COUNT_CATEGORIES,
@@ -364,8 +365,6 @@ def load_roster(path: Path | str) -> pd.DataFrame:
     Phones are normalised like call metadata; blank callers are dropped; duplicate callers keep the
     first row. Columns whose every non-blank value is numeric become numbers, others stay text.
     """
-    from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.phones import normalize_phones
 
     path = Path(path)
     text = read_table_text(path, "roster")

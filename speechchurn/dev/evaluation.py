@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from speechchurn.dev.numerals import normalize_numbers
 from speechchurn.schema import Segment
 
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)  # punctuation, symbols, whitespace
@@ -51,8 +52,6 @@ def normalize_for_cer(text: str) -> str:
     Numbers get one form (speechchurn.dev.numerals): Arabic digits spelled as read, 幺/两 -> 一/二.
     """
     import zhconv
-
-    from speechchurn.dev.numerals import normalize_numbers
 
     text = unicodedata.normalize("NFKC", text)
     text = normalize_numbers(zhconv.convert(text, "zh-cn")).upper()

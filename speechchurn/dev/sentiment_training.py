@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechchurn.errors import ConfigError
-from speechchurn.text.sentiment import LABELS, MODEL_PATH, NEUTRAL_SCORE, _marshal_stem, features, polarity
+from speechchurn.text.sentiment import (
+    LABELS,
+    MODEL_PATH,
+    NEUTRAL_SCORE,
+    _marshal_stem,
+    _snownlp,
+    features,
+    polarity,
+)
 
 NAN = math.nan
 
 
 def train_model(examples: Iterable[tuple[str, str]]):
     """A snownlp Bayes classifier trained on (text, label) pairs, label in pos/neg/neu."""
-    from speechchurn.text.sentiment import _snownlp
 
     data = []
     for text, label in examples:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from speechchurn.customers.columns import BREAK_COLUMNS
 from speechchurn.outputs import format_distinct
+from speechchurn.customers.aggregate import align_as_of, parse_started_at, sorted_codes
 
 SECONDS_PER_MINUTE = 60.0
 
@@ -42,7 +43,6 @@ class BreakOptions:
 
 def _window_codes(calls: pd.DataFrame, as_of: pd.Timestamp, options: BreakOptions):
     """Rows in either window: customer codes, the recent mask, the sorted unique callers."""
-    from speechchurn.customers.aggregate import align_as_of, parse_started_at, sorted_codes
 
     started = parse_started_at(calls["started_at"])
     as_of = align_as_of(as_of, started)

@@ -18,6 +18,11 @@ import pandas as pd
 
 from speechchurn.errors import ManifestError
 from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.call.metadata import parse_timestamp
+from speechchurn.call.phones import normalize_phones
+from speechchurn.call.metadata import normalize_direction
+from speechchurn.outputs import format_distinct
+from speechchurn.call.metadata import read_table_text
 
 log = logging.getLogger("speechchurn")
 
@@ -44,7 +49,6 @@ def parse_times(values: pd.Series, timezone: str) -> pd.Series:
 
 def _parse_each(text: pd.Series, timezone: str) -> pd.Series:
     """Slow path for non-ISO exports: metadata.parse_timestamp once per distinct value."""
-    from speechchurn.call.metadata import parse_timestamp
 
     codes, uniques = pd.factorize(text.to_numpy())
     parsed = []
@@ -64,7 +68,6 @@ def prepare_calls(
 
     Rows without a caller, a parsable start time or a duration are dropped (counted in a warning).
     """
-    from speechchurn.call.phones import normalize_phones
 
     frame = frame.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED_CALL_COLUMNS if c not in frame.columns]
@@ -104,8 +107,6 @@ def _durations(raw: pd.Series, numeric: pd.Series) -> pd.Series:
 
 def _directions(raw: pd.Series, source: str) -> pd.Series:
     """in / out from the spellings CDRs use (inbound, 呼入, 外呼, OUT...); '' when blank or unknown."""
-    from speechchurn.call.metadata import normalize_direction
-    from speechchurn.outputs import format_distinct
 
     unknown: set[str] = set()
 
@@ -123,7 +124,6 @@ def _directions(raw: pd.Series, source: str) -> pd.Series:
 
 def load_calls_csv(path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
     """Read a calls.csv / CDR export (UTF-8, UTF-8 BOM or GBK) into a typed calls table."""
-    from speechchurn.call.metadata import read_table_text
 
     path = Path(path)
     try:

@@ -28,6 +28,7 @@ from speechchurn.vocab import (
     TIER_SILENT,
     TIER_VIP,
 )
+from speechchurn.outcomes.train import limited_threads
 
 K_RANGE = (3, 4, 5, 6)
 SILHOUETTE_ROWS = 5_000
@@ -126,7 +127,6 @@ def cluster_tiers(callers: pd.DataFrame, seed: int = 0) -> ClusterResult:
     """Cluster the graded customers; the report compares with their rule ``tier`` column when present."""
     from sklearn.metrics import adjusted_rand_score
 
-    from speechchurn.outcomes.train import limited_threads
 
     X, cols = _matrix(callers)
     with limited_threads():

@@ -21,6 +21,10 @@ import pandas as pd
 from speechchurn.errors import LeakageError, ManifestError
 from speechchurn.outcomes.breaks import BreakOptions, add_breaks
 from speechchurn.customers.columns import NETWORK_COLUMNS
+from speechchurn.customers.aggregate import aggregate_callers, align_as_of, parse_started_at
+from speechchurn.call.metadata import read_table_text
+from speechchurn.call.phones import normalize_phones
+from speechchurn.outcomes.network import add_network, churned_by
 
 log = logging.getLogger("speechchurn")
 
@@ -71,7 +75,6 @@ def build_features(
     breaks: BreakOptions | None = None,
 ) -> FeatureSet:
     """Aggregate indicators, behaviour breaks and (with a graph) network features as of ``as_of``."""
-    from speechchurn.customers.aggregate import aggregate_callers, align_as_of, parse_started_at
 
     started = parse_started_at(calls["started_at"]) if len(calls) else calls["started_at"]
     cutoff = align_as_of(as_of, started) if len(calls) else pd.Timestamp(as_of)
@@ -81,7 +84,6 @@ def build_features(
     data_until = pd.Timestamp(parse_started_at(before["started_at"]).max()) if len(before) else cutoff
     until = {c: data_until for c in callers.columns}
     if graph is not None:
-        from speechchurn.outcomes.network import add_network, churned_by
 
         callers = add_network(callers, graph, churned_by(outcomes, cutoff))
         until.update({c: cutoff for c in NETWORK_COLUMNS})
@@ -94,8 +96,6 @@ def build_features(
 
 def load_outcomes(path: Path | str) -> pd.DataFrame:
     """OUTCOMES.csv: caller, churned (0/1), churn_date (YYYY-MM-DD; required when churned is 1)."""
-    from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.phones import normalize_phones
 
     path = Path(path)
     try:

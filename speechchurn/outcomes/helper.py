@@ -23,6 +23,14 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import HelperError
+from speechchurn.outcomes.features import load_outcomes
+from speechchurn.outcomes.network import build_graph, load_edges
+from speechchurn.outcomes.network import churned_by, network_figures
+from speechchurn.outcomes.train import load_model
+from speechchurn.outcomes.apply import score_matrix
+from speechchurn.outcomes.train import matrix
+from speechchurn.errors import ConfigError
+from speechchurn.customers.columns import NETWORK_COLUMNS
 
 log = logging.getLogger("speechchurn")
 
@@ -34,8 +42,6 @@ _LOADED: dict[str, dict] = {}  # by token: what the tasks below loaded in this p
 
 def network_task(edges: Path, outcomes: Path | None, token: str) -> None:
     """Load the call graph and the outcomes for :func:`figures_task`."""
-    from speechchurn.outcomes.features import load_outcomes
-    from speechchurn.outcomes.network import build_graph, load_edges
 
     left = load_outcomes(outcomes) if outcomes is not None else None
     _LOADED.setdefault(token, {}).update(graph=build_graph(load_edges(edges)), outcomes=left)
@@ -43,7 +49,6 @@ def network_task(edges: Path, outcomes: Path | None, token: str) -> None:
 
 def figures_task(token: str, as_of: pd.Timestamp) -> pd.DataFrame:
     """network_figures per subscriber (churned contacts known on ``as_of``)."""
-    from speechchurn.outcomes.network import churned_by, network_figures
 
     loaded = _LOADED[token]
     return network_figures(loaded["graph"], churned_by(loaded["outcomes"], as_of))
@@ -51,15 +56,12 @@ def figures_task(token: str, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def model_task(path: Path, token: str) -> None:
     """Load the churn model at ``path`` for :func:`score_task`."""
-    from speechchurn.outcomes.train import load_model
 
     _LOADED.setdefault(token, {})["model"] = {**load_model(path), "name": Path(path).name}
 
 
 def score_task(token: str, callers: pd.DataFrame, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(churn probability, model_reason) per customer with the model loaded under ``token``."""
-    from speechchurn.outcomes.apply import score_matrix
-    from speechchurn.outcomes.train import matrix
 
     model = _LOADED[token]["model"]
     return score_matrix(model, matrix(callers, model_columns(model, callers.columns)), workers)
@@ -68,8 +70,6 @@ def score_task(token: str, callers: pd.DataFrame, workers: int | None) -> tuple[
 def model_columns(model: dict, columns) -> list[str]:
     """The model's feature names; a ConfigError when network features are missing (no --network),
     a warning when others are (they read as 0)."""
-    from speechchurn.errors import ConfigError
-    from speechchurn.customers.columns import NETWORK_COLUMNS
 
     features = list(model["features"])
     absent = [f for f in features if f not in set(columns)]

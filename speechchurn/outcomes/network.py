@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import ManifestError
+from speechchurn.call.metadata import read_table_bytes
+from speechchurn.call.phones import phone_codes
 
 log = logging.getLogger("speechchurn")
 
@@ -45,8 +47,6 @@ def load_edges(path: Path | str) -> pd.DataFrame:
     ``a`` and ``b`` are categoricals over the same normalised numbers (one pass over both ends),
     so :func:`build_graph` takes their codes as they are.
     """
-    from speechchurn.call.metadata import read_table_bytes
-    from speechchurn.call.phones import phone_codes
 
     path = Path(path)
     data, encoding = read_table_bytes(path, "edges file")

@@ -21,6 +21,24 @@ from speechchurn.customers.columns import MODEL_COLUMNS
 from speechchurn.errors import ConfigError
 from speechchurn.outcomes.breaks import BreakOptions
 from speechchurn.vocab import DEFAULT_TIMEZONE
+from speechchurn.outcomes.network import join_network
+from speechchurn.outcomes.apply import with_scores
+from speechchurn.outcomes.cluster import apply_cluster_tiers, cluster_tiers
+from speechchurn.customers.grading import load_rules
+from speechchurn.outcomes.export_rules import export_tree_rules
+from speechchurn.outcomes.features import load_outcomes
+from speechchurn.outcomes.network import build_graph, load_edges
+from speechchurn.outcomes.train import (
+        TrainOptions,
+        end_of_day,
+        save_model,
+        train_models,
+        write_report_json,
+    )
+from speechchurn.outcomes.retention import evaluate_retention
+from speechchurn.outcomes.train import write_report_json
+from speechchurn.outcomes.calls_input import load_calls_csv
+from speechchurn.outcomes import helper as grade_helper
 
 log = logging.getLogger("speechchurn")
 
@@ -47,7 +65,6 @@ class OutcomeOptions:
 def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> pd.DataFrame:
     """The calls `train` learns from: --calls, or the analysed store in OUT_DIR."""
     if options.calls_csv is not None:
-        from speechchurn.outcomes.calls_input import load_calls_csv
 
         return load_calls_csv(options.calls_csv, timezone)
     return load_calls(out_dir, timezone)
@@ -56,16 +73,14 @@ def input_calls(out_dir: Path, options: OutcomeOptions, timezone: str) -> pd.Dat
 def start_helper(options: OutcomeOptions, calls: pd.DataFrame | None = None):
     """The grading helper (outcomes/helper.py), already loading the network and the model: a process
     for a large --calls CSV or table of calls, else a thread."""
-    from speechchurn.outcomes.helper import HELPER_PROCESS_MIN_BYTES, HELPER_PROCESS_MIN_CALLS, GradeHelper
-
     if options.network is not None and options.outcomes is None:
         log.warning("--network without --outcomes: contacts_churned is 0 (who left is unknown)")
     if calls is not None:
-        large = len(calls) >= HELPER_PROCESS_MIN_CALLS
+        large = len(calls) >= grade_helper.HELPER_PROCESS_MIN_CALLS
     else:
-        large = options.calls_csv is not None and _file_size(options.calls_csv) >= HELPER_PROCESS_MIN_BYTES
+        large = options.calls_csv is not None and _file_size(options.calls_csv) >= grade_helper.HELPER_PROCESS_MIN_BYTES
     process = large and bool(options.network or options.model)
-    return GradeHelper(options.network, options.outcomes, options.model, process)
+    return grade_helper.GradeHelper(options.network, options.outcomes, options.model, process)
 
 
 def _file_size(path: Path) -> int:
@@ -79,7 +94,6 @@ def with_network(callers, helper, figures):
     """Network columns (churned contacts from --outcomes) when ``figures`` is the helper's future."""
     if figures is None:
         return callers
-    from speechchurn.outcomes.network import join_network
 
     return join_network(callers, helper.result(figures))
 
@@ -92,7 +106,6 @@ def start_scoring(callers, helper, options: OutcomeOptions):
 def scored_and_written(graded, helper, scoring, options: OutcomeOptions):
     """(graded with the model's columns, callers.csv text of the columns it had or None): this
     thread writes the text while the helper scores."""
-    from speechchurn.outcomes.apply import with_scores  # scikit-learn side: only with --model
 
     kept = graded.drop(columns=list(MODEL_COLUMNS), errors="ignore")  # columns the model leaves
     ahead = outputs.csv_lines(kept) if options.tiering == TIERING_RULES else None  # cluster tiering re-tiers
@@ -101,7 +114,6 @@ def scored_and_written(graded, helper, scoring, options: OutcomeOptions):
 
 def with_clusters(graded, out_dir: Path, options: OutcomeOptions):
     """(graded with cluster tiers, the cluster_report.json written)."""
-    from speechchurn.outcomes.cluster import apply_cluster_tiers, cluster_tiers  # scikit-learn
 
     try:
         result = cluster_tiers(graded, options.seed)
@@ -132,17 +144,6 @@ def train_run(
     timezone: str = DEFAULT_TIMEZONE,
 ) -> TrainRun:
     """`speechchurn train`: fit, save the model, write model_report.json (OUT_DIR, else next to the model)."""
-    from speechchurn.customers.grading import load_rules
-    from speechchurn.outcomes.export_rules import export_tree_rules
-    from speechchurn.outcomes.features import load_outcomes
-    from speechchurn.outcomes.network import build_graph, load_edges
-    from speechchurn.outcomes.train import (
-        TrainOptions,
-        end_of_day,
-        save_model,
-        train_models,
-        write_report_json,
-    )
 
     train_options = train_options or TrainOptions(breaks=options.breaks, seed=options.seed)
     calls = input_calls(Path(out_dir) if out_dir else Path("."), options, timezone)
@@ -166,8 +167,6 @@ def retention_run(
     warned: Path, contacted: Path, outcomes: Path, out_dir: Path | None, split=None, window_days=90
 ):
     """`speechchurn retention`: the report dict, also written to OUT_DIR/retention.json when given."""
-    from speechchurn.outcomes.retention import evaluate_retention
-    from speechchurn.outcomes.train import write_report_json
 
     report = evaluate_retention(warned, contacted, outcomes, split, window_days)
     if out_dir is not None:

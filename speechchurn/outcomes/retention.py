@@ -21,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 from speechchurn.errors import ManifestError
+from speechchurn.call.metadata import read_table_text
+from speechchurn.call.phones import normalize_phones
+from speechchurn.outcomes.features import load_outcomes
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 WINDOW_DAYS = 90
@@ -63,8 +66,6 @@ def newcombe_difference(a: Rate, b: Rate) -> dict:
 
 
 def _callers(path: Path) -> set[str]:
-    from speechchurn.call.metadata import read_table_text
-    from speechchurn.call.phones import normalize_phones
 
     try:
         frame = pd.read_csv(io.StringIO(read_table_text(path, "CSV")), dtype=str, keep_default_na=False)
@@ -112,7 +113,6 @@ def evaluate_retention(
     window_days: int = WINDOW_DAYS,
 ) -> dict:
     """The retention report (also written as retention.json and charted in report.html)."""
-    from speechchurn.outcomes.features import load_outcomes
 
     outcomes = load_outcomes(outcomes_csv)
     report = {

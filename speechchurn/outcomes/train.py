@@ -27,6 +27,12 @@ from speechchurn.errors import LeakageError, TrainingError
 from speechchurn.outcomes.breaks import BreakOptions
 from speechchurn.outcomes.features import FeatureSet, build_features, model_features, training_set
 from speechchurn.outcomes.metrics import evaluate, mean_over_folds
+from speechchurn.customers.grading import grade_callers
+from speechchurn.customers.aggregate import parse_started_at
+from speechchurn.customers.grading import load_rules
+from speechchurn.outputs import atomic_path
+from speechchurn.errors import ConfigError
+from speechchurn.outputs import atomic_path
 
 log = logging.getLogger("speechchurn")
 
@@ -135,7 +141,6 @@ def _usable(y: np.ndarray) -> bool:
 
 def rule_scores(frame: pd.DataFrame, rules, seed: int) -> tuple[np.ndarray, int]:
     """Risk points of the current rules (+ a fixed-seed tie-break below 1 point), warning-list size."""
-    from speechchurn.customers.grading import grade_callers
 
     graded = grade_callers(frame, rules)
     jitter = np.random.default_rng(seed).random(len(graded)) * 0.5
@@ -242,7 +247,6 @@ def _importances(
 
 def default_cutoff(calls: pd.DataFrame, outcomes: pd.DataFrame, horizon_days: int) -> pd.Timestamp:
     """Latest date whose whole label horizon is observed: max(last call, last churn date) - horizon."""
-    from speechchurn.customers.aggregate import parse_started_at
 
     last_call = parse_started_at(calls["started_at"]).max()
     last = pd.Timestamp(last_call).tz_localize(None) if pd.Timestamp(last_call).tzinfo else last_call
@@ -265,7 +269,6 @@ def train_models(
     options: TrainOptions | None = None,
 ) -> TrainResult:
     """Cross-validate every model kind against the rules, then fit the final models at ``cutoff``."""
-    from speechchurn.customers.grading import load_rules
 
     options = options or TrainOptions()
     with limited_threads(options.threads):
@@ -333,7 +336,6 @@ def save_model(bundle: dict, path: Path) -> Path:
     """joblib with compression, written atomically. Load only model files you made (pickle)."""
     import joblib
 
-    from speechchurn.outputs import atomic_path
 
     with atomic_path(Path(path)) as tmp:
         joblib.dump(bundle, tmp, compress=3)
@@ -343,7 +345,6 @@ def save_model(bundle: dict, path: Path) -> Path:
 def load_model(path: Path) -> dict:
     import joblib
 
-    from speechchurn.errors import ConfigError
 
     try:
         bundle = joblib.load(path)
@@ -358,7 +359,6 @@ def write_report_json(report: dict, path: Path) -> Path:
     """model_report.json (NaN written as null)."""
     import json
 
-    from speechchurn.outputs import atomic_path
 
     def clean(value):
         if isinstance(value, float) and np.isnan(value):

@@ -26,6 +26,7 @@ from speechchurn.outputs import (
     TRANSCRIPTS_JSONL,
     read_csv,
 )
+from speechchurn.privacy import protect_report_data
 from speechchurn.vocab import (
     CAT_COMPLAINT,
     RISK_HIGH,
@@ -125,7 +126,6 @@ def load_report_data(out_dir: Path, privacy=None) -> ReportData:
     )
     if privacy is None:
         return data
-    from speechchurn.privacy import protect_report_data
 
     return protect_report_data(data, privacy)
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from speechchurn.errors import ConfigError
 from speechchurn.resources import DATA_DIR
 from speechchurn.schema import ROLE_CUSTOMER, ROLE_MIXED, KeywordHit, Segment
-from speechchurn.text.keywords import find_hits
+from speechchurn.text.keywords import find_hits, get_tokenizer
 from speechchurn.text.lexicon import Lexicon, load_lexicons
 from speechchurn.vocab import NEGATIVE_BELOW, POSITIVE_ABOVE
 
@@ -102,7 +102,6 @@ def _snownlp(name: str):
 
 
 def _segment(text: str) -> list[str]:
-    from speechchurn.text.keywords import get_tokenizer
 
     return get_tokenizer(_bundled_lexicon()).lcut(text, HMM=SEGMENT_HMM)
 
