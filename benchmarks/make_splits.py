@@ -11,7 +11,9 @@ Units keep speakers apart where we can:
 * the two-channel telephone calls of ``make_telephone.sh --calls``: one call per customer speaker,
   so a call follows its customer's speaker split (its agent turns are MagicData clips);
 * ``audio_samples/``: all ``tune`` (the project's defaults were tuned on it);
-* the randomised synthetic set (benchmarks/synth.py): all ``held-out``, never tuned on.
+* the randomised synthetic set (benchmarks/synth.py): all ``held-out``, never tuned on;
+* the fast turn-taking synthetic set (benchmarks/synth_fast.py, diarization): all ``held-out``
+  (tuning uses another seed of the same generator).
 
 Only names are written: no audio, transcript or derivative of the shared data.
 """
@@ -89,6 +91,10 @@ def main() -> None:
 
     names = synth.call_names(synth.DEFAULT_SEED, synth.DEFAULT_CALLS)
     write("synth", [(n, HELD_OUT, f"seed:{synth.DEFAULT_SEED}") for n in names])
+    from benchmarks import synth_fast
+
+    fast = synth_fast.call_names(synth_fast.DEFAULT_SEED, synth_fast.DEFAULT_CALLS)
+    write("synth_fast", [(n, HELD_OUT, f"seed:{synth_fast.DEFAULT_SEED}") for n in fast])
 
 
 if __name__ == "__main__":

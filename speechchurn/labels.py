@@ -36,6 +36,9 @@ from speechchurn.vocab import (
     ROLE_AGENT,
     ROLE_CUSTOMER,
     ROLE_MIXED,
+    ROLE_SOURCE_CHANNELS,
+    ROLE_SOURCE_DIARIZED,
+    ROLE_SOURCE_MIXED,
     TIER_ORDINARY,
     TIER_SILENT,
     TIER_VIP,
@@ -48,6 +51,11 @@ from speechchurn.vocab import (
 # --- labels of domain values (speechchurn/vocab.py) ---------------------------------------------
 
 ROLE_LABELS = {ROLE_AGENT: "坐席", ROLE_CUSTOMER: "客户", ROLE_MIXED: "通话"}
+ROLE_SOURCE_LABELS = {
+    ROLE_SOURCE_CHANNELS: "双声道：坐席与客户各占一个声道",
+    ROLE_SOURCE_DIARIZED: "单声道：坐席与客户按声音和坐席话术区分",
+    ROLE_SOURCE_MIXED: "单声道：未能可靠区分坐席与客户，全部话语计入客户侧",
+}
 CATEGORY_LABELS = {
     CAT_BILLING: "资费账单",
     CAT_CHURN_INTENT: "离网意向",

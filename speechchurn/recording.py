@@ -25,14 +25,14 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from speechchurn.asr import transcribe as transcription  # engine looked up per call (tests swap in a fake)
 from speechchurn.asr.decoder_work import engine_work, work_columns
-from speechchurn.asr.transcribe import TranscribeOptions
+from speechchurn.asr.transcribe import PACK_CALL, PACK_CHANNEL, TranscribeOptions
 from speechchurn.call import acoustics as ac
 from speechchurn.call.acoustics import AcousticsOptions, CallAcoustics, Interval
 from speechchurn.call.audio import (
@@ -47,6 +47,7 @@ from speechchurn.call.audio import (
     iter_windows,
     probe_duration,
 )
+from speechchurn.call.roles import SOURCE_CHANNELS, SOURCE_MIXED, RoleOptions, settle, split_mono
 from speechchurn.call.vad import speech_track
 from speechchurn.schema import ROLE_MIXED, ROLES, KeywordHit, Segment
 from speechchurn.text.keywords import find_hits
@@ -66,6 +67,7 @@ class StageTimes:
     asr_s: float = 0.0  # Whisper encoder + decoder (0 when the transcript came from the cache)
     text_s: float = 0.0  # keyword spotting (the worker adds sentiment)
     startup_s: float = 0.0  # loading the Whisper model (first file of each worker process only)
+    diarize_s: float = 0.0  # mono calls: speaker turns and roles (speechchurn.call.roles)
     encoder_passes: int = 0  # 30 s Whisper encoder windows run (faster-whisper engine)
     # (calls.csv column, value): the decoder's work (speechchurn.asr.decoder_work.DECODER_COLUMNS)
     decoder: tuple[tuple[str, float], ...] = ()
@@ -80,6 +82,7 @@ class StageTimes:
                 "asr_s": round(self.asr_s, 3),
                 "text_s": round(self.text_s, 3),
                 "startup_s": round(self.startup_s, 3),
+                "diarize_s": round(self.diarize_s, 3),
                 "encoder_passes": self.encoder_passes,
             }
         )
@@ -106,7 +109,8 @@ class _Stopwatch:
         """A stopwatch that already holds ``times`` (stages timed elsewhere)."""
         watch = cls()
         watch.seconds = {
-            name: getattr(times, f"{name}_s") for name in ("decode", "vad", "asr", "text", "startup")
+            name: getattr(times, f"{name}_s")
+            for name in ("decode", "vad", "asr", "text", "startup", "diarize")
         }
         watch.encoder_passes = times.encoder_passes
         watch.decoder = dict(times.decoder)
@@ -135,6 +139,11 @@ class RecordingResult:
     warnings: tuple[str, ...] = ()  # decoding problems that did not stop the analysis
     windows: int = 1  # 1: decoded whole; more: streamed in this many windows
     timings: StageTimes = StageTimes()
+    role_source: str = "channels"  # channels | diarized | mixed (speechchurn.call.roles)
+    role_confidence: float = 1.0  # 0..1; NaN on a mono call that was not diarized
+
+    def role_columns(self) -> dict[str, str | float]:
+        return {"role_source": self.role_source, "role_confidence": self.role_confidence}
 
 
 def analyze_recording(
@@ -148,10 +157,14 @@ def analyze_recording(
     *,
     long_call_s: float = LONG_CALL_S,
     window_s: float = WINDOW_S,
+    roles: RoleOptions | None = None,
+    direction: str | None = None,
 ) -> RecordingResult:
     """Decode, transcribe (unless ``cached_segments``), find keyword hits and measure one recording.
 
     Recordings up to ``long_call_s`` are handled whole; longer ones stream in ``window_s`` windows.
+    A mono recording handled whole is diarized into agent and customer (``roles``; ``direction`` of
+    the call weighs who answers first); streamed ones stay ``mixed``.
     Raises AudioDecodeError (or another SpeechchurnError) with the file name on failure.
     """
     path = Path(path)
@@ -166,10 +179,26 @@ def analyze_recording(
             log.info("%s: longer than its header says; streaming it in windows", path.name)
         else:
             return _analyze_whole(
-                decoded, transcribe, acoustics, lexicon, cached_segments, transfers_override, watch
+                decoded,
+                transcribe,
+                acoustics,
+                lexicon,
+                cached_segments,
+                transfers_override,
+                watch,
+                roles=(roles or RoleOptions(), direction),
             )
     return _analyze_windows(
-        path, audio, transcribe, acoustics, lexicon, cached_segments, transfers_override, window_s, watch
+        path,
+        audio,
+        transcribe,
+        acoustics,
+        lexicon,
+        cached_segments,
+        transfers_override,
+        window_s,
+        watch,
+        (roles or RoleOptions(), direction),
     )
 
 
@@ -201,18 +230,31 @@ def _analyze_whole(
     transfers_override: int | None,
     watch: _Stopwatch | None = None,
     tracks=None,
+    roles: tuple[RoleOptions, str | None] | None = None,
 ) -> RecordingResult:
     """What a normal call gets: one decode, one Silero pass per channel (serving both the ASR
-    gating and the talk-time measures), one transcription, measure_call on the whole channels."""
+    gating and the talk-time measures), one transcription, measure_call on the whole channels.
+    ``roles`` (options, call direction): a mono call is diarized into agent and customer first."""
 
     watch = watch or _Stopwatch()
     if tracks is None:
         with watch.stage("vad"):
             tracks = {role: speech_track(samples) for role, samples in decoded.channels.items()}
+    split = _split_mono(decoded, tracks, options, roles, watch)
+    if split is not None:  # the two voices share decoder windows, as the mixed channel did
+        decoded, tracks = split.decoded, split.tracks
+        if transcribe.packing == PACK_CHANNEL:
+            transcribe = replace(transcribe, packing=PACK_CALL)
     segments = cached_segments
     if segments is None:
         segments = _transcribe(decoded, transcribe, tracks, watch)
     segments = tuple(segments)
+    role_source, confidence = (SOURCE_MIXED, math.nan) if not decoded.is_stereo else (SOURCE_CHANNELS, 1.0)
+    if split is not None:
+        with watch.stage("diarize"):
+            outcome = settle(split, segments, roles[1], roles[0])
+        decoded, tracks, segments = outcome.decoded, outcome.tracks, outcome.segments
+        role_source, confidence = outcome.source, outcome.confidence
     with watch.stage("text"):
         hits = tuple(find_hits(segments, lexicon))
     with watch.stage("vad"):
@@ -220,8 +262,25 @@ def _analyze_whole(
             decoded.channels, segments, hits, options, transfers_override=transfers_override, tracks=tracks
         )
     return RecordingResult(
-        segments, hits, measured, decoded.duration_s, decoded.warnings, timings=watch.frozen()
+        segments,
+        hits,
+        measured,
+        decoded.duration_s,
+        decoded.warnings,
+        timings=watch.frozen(),
+        role_source=role_source,
+        role_confidence=confidence,
     )
+
+
+def _split_mono(decoded: DecodedAudio, tracks, options: AcousticsOptions, roles, watch: _Stopwatch):
+    """speechchurn.call.roles.split_mono of a mono call when roles are asked for, else None."""
+    if roles is None or decoded.is_stereo or not roles[0].diarize:
+        return None
+    with watch.stage("diarize"):
+        track = tracks[ROLE_MIXED]
+        speech = ac.speech_intervals(decoded.channels[ROLE_MIXED], options, track=track)
+        return split_mono(decoded, track, speech, roles[0])
 
 
 def _transcribe(
@@ -272,6 +331,7 @@ def _analyze_windows(
     transfers_override: int | None,
     window_s: float,
     watch: _Stopwatch,
+    roles: tuple[RoleOptions, str | None] | None = None,
 ) -> RecordingResult:
     """Stream the recording window by window; a recording that fits one window is handled whole."""
 
@@ -281,7 +341,7 @@ def _analyze_windows(
         second = next(windows, None)
     if second is None:
         return _analyze_whole(
-            first.audio, transcribe, options, lexicon, cached_segments, transfers_override, watch
+            first.audio, transcribe, options, lexicon, cached_segments, transfers_override, watch, roles=roles
         )
     log.info("%s: long recording, analysing it in %.0f-min windows", path.name, window_s / 60)
     collected = _Collected()
@@ -297,8 +357,17 @@ def _analyze_windows(
         hits = tuple(find_hits(segments, lexicon))
     with watch.stage("vad"):
         measured = _call_acoustics(collected, segments, hits, options, transfers_override)
+    mono = ROLE_MIXED in collected.roles
     return RecordingResult(
-        segments, hits, measured, collected.duration_s, collected.warnings, collected.windows, watch.frozen()
+        segments,
+        hits,
+        measured,
+        collected.duration_s,
+        collected.warnings,
+        collected.windows,
+        watch.frozen(),
+        role_source=SOURCE_MIXED if mono else SOURCE_CHANNELS,
+        role_confidence=math.nan if mono else 1.0,
     )
 
 
@@ -343,8 +412,6 @@ def _transcribe_window(
     window: AudioWindow, options: TranscribeOptions, tracks, watch: _Stopwatch
 ) -> list[Segment]:
     """The window's segments on the call's clock."""
-    from dataclasses import replace
-
     offset = window.offset_s
     return [
         replace(seg, start=round(seg.start + offset, 2), end=round(seg.end + offset, 2))

@@ -23,6 +23,11 @@ ROLE_MIXED = "mixed"  # mono recording: both parties on one channel
 ROLES = (ROLE_AGENT, ROLE_CUSTOMER, ROLE_MIXED)  # also the order in which channels are listed
 SPEAKER_ROLES = (ROLE_AGENT, ROLE_CUSTOMER)  # one party per channel (stereo)
 CUSTOMER_SIDE_ROLES = (ROLE_CUSTOMER, ROLE_MIXED)  # whose words count as the customer's
+# where a call's roles come from (calls.csv role_source; speechchurn/call/roles.py)
+ROLE_SOURCE_CHANNELS = "channels"  # stereo: one party per channel
+ROLE_SOURCE_DIARIZED = "diarized"  # mono: recovered by voice and the agent's script cues
+ROLE_SOURCE_MIXED = "mixed"  # mono: both parties on one channel, roles unknown or unsure
+ROLE_SOURCES = (ROLE_SOURCE_CHANNELS, ROLE_SOURCE_DIARIZED, ROLE_SOURCE_MIXED)
 
 # --- keyword categories (one lexicon file each; see speechchurn/data/lexicons) --------------------
 

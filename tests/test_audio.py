@@ -51,7 +51,8 @@ def test_mono_file_is_one_mixed_channel(tmp_path):
 @pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
 def test_sample_rates_decode_to_16k_with_the_right_duration(tmp_path, rate):
     seconds = 3.217
-    decoded = decode_audio(write_wav(tmp_path / f"r{rate}.wav", tone(seconds, rate, (0.3, 0.3)), rate))
+    # two different levels: identical channels are one mono signal (call.audio.same_signal)
+    decoded = decode_audio(write_wav(tmp_path / f"r{rate}.wav", tone(seconds, rate, (0.3, 0.2)), rate))
     assert decoded.source_rate == rate
     assert abs(decoded.duration_s - seconds) < 0.010
     assert all(len(x) == len(decoded.channels["agent"]) for x in decoded.channels.values())
@@ -70,7 +71,8 @@ def test_sample_rates_decode_to_16k_with_the_right_duration(tmp_path, rate):
 )
 def test_compressed_formats_decode(tmp_path, suffix, codec, channels, expected_roles):
     seconds = 4.0
-    path = encode(tmp_path / f"call{suffix}", codec, tone(seconds, 8000, (0.3,) * channels), 8000)
+    levels = (0.3, 0.2)[:channels]  # different levels: identical channels would be read as mono
+    path = encode(tmp_path / f"call{suffix}", codec, tone(seconds, 8000, levels), 8000)
     decoded = decode_audio(path)
     assert set(decoded.channels) == expected_roles
     assert abs(decoded.duration_s - seconds) < 0.15, "codec priming/padding is at most a few frames"

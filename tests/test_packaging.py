@@ -14,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
     "speechchurn/data/default_rules.toml",
+    "speechchurn/data/role_cues.toml",
     "speechchurn/data/sentiment_callcenter.marshal.3",
     "speechchurn/data/lexicons/README.md",
     "speechchurn/data/lexicons/complaint.txt",

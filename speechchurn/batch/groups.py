@@ -162,6 +162,8 @@ def _prepare(job: FileJob, options: AnalyzeOptions) -> _Member | None:
     try:
         started = time.perf_counter()
         audio = decode_audio(job.path, options.audio, max_duration_s=CROSS_FILE_DECODE_LIMIT_S)
+        if not audio.is_stereo and options.roles.diarize:  # diarized alone: its roles come before ASR
+            return None
         decoded = time.perf_counter()
         tracks = {role: speech_track(samples) for role, samples in audio.channels.items()}
     except Exception as e:  # noqa: BLE001 - run alone, where its failure is recorded as usual

@@ -5,7 +5,8 @@ acoustics thresholds, time zone). Its key methods decide when a stored transcrip
 can be reused:
 
 * `transcript_key`: audio content + every setting that changes the text (engine, model, language,
-  beam, compute type, temperatures, VAD on/off and VAD settings, channel roles and selection);
+  beam, compute type, temperatures, VAD on/off and VAD settings, channel roles and selection, and
+  the mono-call diarization: its settings, version and the role cues' content);
 * `analysis_key`: every setting that changes features computed from a transcript (lexicon
   *content*, never its file paths; non-talk threshold; channel roles; time zone);
 * `run_key`: both of the above plus the call's metadata.
@@ -21,6 +22,7 @@ from pathlib import Path
 from speechchurn.asr.transcribe import TranscribeOptions
 from speechchurn.call.audio import AudioOptions
 from speechchurn.call.metadata import CallMeta
+from speechchurn.call.roles import RoleOptions, load_cues
 from speechchurn.text.lexicon import Lexicon
 from speechchurn.vocab import DEFAULT_TIMEZONE
 
@@ -28,6 +30,7 @@ EXECUTOR_LOCAL = "local"
 EXECUTOR_DASK = "dask"
 EXECUTORS = (EXECUTOR_LOCAL, EXECUTOR_DASK)
 DEFAULT_NON_TALK_MIN_S = 3.0  # s; Contact Lens definition of non-talk time
+DIARIZE_VERSION = 1  # bump when the diarization changes which words get which role
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,21 @@ class AnalyzeOptions:
     workers: int = 1
     executor: str = EXECUTOR_LOCAL  # local | dask
     scheduler: str | None = None  # dask scheduler address, tcp://HOST:PORT
+    roles: RoleOptions = RoleOptions()  # mono calls: diarization into agent / customer
+
+    def roles_key(self) -> str:
+        """Role settings and cue content: they decide the roles of a mono call's segments."""
+        if not self.roles.diarize:
+            return "roles:off"
+        settings = json.dumps(asdict(self.roles), sort_keys=True)
+        return f"roles:{DIARIZE_VERSION}:{load_cues().fingerprint}:{settings}"
 
     def transcript_key(self, sha256: str) -> str:
         """Audio content plus every setting that changes the transcript text."""
         audio = self.audio
         payload = (
             f"{sha256}|{self.transcribe.cache_key()}|{','.join(audio.channel_roles)}|{audio.channel_select}"
+            f"|{self.roles_key()}"
         )
         return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -116,6 +116,8 @@ def process_file(job: FileJob, options: AnalyzeOptions, lexicon: Lexicon) -> Cal
         lexicon,
         job.cached_segments,
         job.meta.transfers,
+        roles=options.roles,
+        direction=job.meta.direction,
     )
     return call_record(job, result, lexicon)
 
@@ -135,6 +137,7 @@ def call_record(job: FileJob, result: RecordingResult, lexicon: Lexicon) -> Call
     )
     row = call_row(job, result.acoustics.as_columns(), sentiment.as_columns(), counts)
     row["audio_warnings"] = "; ".join(result.warnings)
+    row.update(result.role_columns())  # role_source, role_confidence
     row.update(timings.as_columns())  # decode_s, vad_s, asr_s, text_s, startup_s, encoder_passes
     hit_dicts = tuple({"file": job.file, "caller": job.meta.caller, **h.to_dict()} for h in result.hits)
     return CallRecord(

@@ -12,8 +12,10 @@ Two ways in:
   24 h) as consecutive windows with their start offset; memory stays at about one window.
 
 Channels: mono files give ``mixed``; stereo files give the two roles of ``channel_roles`` (left,
-right); files with more than two channels are mixed down to ``mixed`` (equal weights) unless
-``channel_select`` picks two of them (0-based), which then map to ``channel_roles``.
+right), except when both channels carry the same signal (:func:`same_signal`: some switches export
+a mono call that way), which is read as mono; files with more than two channels are mixed down
+to ``mixed`` (equal weights) unless ``channel_select`` picks two of them (0-based), which then
+map to ``channel_roles``.
 
 Bad input: an empty file, a text file, a file without samples or a WAV whose header is cut off
 fail with :class:`AudioDecodeError` naming the file. A WAV cut inside its data chunk (a recorder
@@ -47,6 +49,8 @@ MAX_DURATION_S = 24 * 3600.0  # s; recordings longer than this are refused altog
 RIFF_HEADER_BYTES = 12  # "RIFF" + size + "WAVE"
 CHUNK_HEADER_BYTES = 8  # chunk id + little-endian size
 WAV_FMT_MIN_BYTES = 16  # PCM fmt chunk body
+SAME_SIGNAL_DB = 30.0  # dB; channels whose difference is this far below their level are one signal
+SILENT_ENERGY_PER_SAMPLE = 1e-8  # mean square below this (-80 dBFS) is silence
 
 
 @dataclass(frozen=True)
@@ -354,8 +358,22 @@ def _decoded(path: Path, planes: np.ndarray, options: AudioOptions, info: dict, 
 def _assign_roles(planes: np.ndarray, options: AudioOptions) -> dict[str, np.ndarray]:
     if planes.shape[0] == 1:
         return {ROLE_MIXED: np.ascontiguousarray(planes[0])}
+    if same_signal(planes[0], planes[1]):
+        log.info("both channels carry the same signal: read as mono")
+        return {ROLE_MIXED: np.ascontiguousarray(planes.mean(axis=0, dtype=np.float64).astype(np.float32))}
     left, right = options.channel_roles
     return {left: np.ascontiguousarray(planes[0]), right: np.ascontiguousarray(planes[1])}
+
+
+def same_signal(left: np.ndarray, right: np.ndarray) -> bool:
+    """True when two channels hold one mixed signal (a switch that exports mono as "stereo"): their
+    difference is at least ``SAME_SIGNAL_DB`` below their level. Silent channels are not the same
+    signal (nothing to compare)."""
+    level = float(np.dot(left, left) + np.dot(right, right)) / 2
+    if level <= SILENT_ENERGY_PER_SAMPLE * left.size:
+        return False
+    diff = left.astype(np.float64) - right
+    return float(np.dot(diff, diff)) <= level * 10 ** (-SAME_SIGNAL_DB / 10)
 
 
 def _too_long(path: Path, limit_s: float) -> RecordingTooLongError:

@@ -120,6 +120,13 @@ def analyze(
         bool, typer.Option("--profile", help="Print where the time went per stage (decode, vad, asr, text).")
     ] = False,
     wait: Wait = False,
+    diarize: Annotated[
+        bool,
+        typer.Option(
+            "--diarize/--no-diarize",
+            help="Mono recordings: separate agent and customer by voice and words (else roles stay mixed).",
+        ),
+    ] = True,
 ) -> None:
     """Transcribe and analyse every recording in AUDIO_DIR, then grade customers into OUT."""
     setup_logging(verbose, quiet)
@@ -127,6 +134,7 @@ def analyze(
     from speechchurn.asr.transcribe import TranscribeOptions  # lazy: numpy (--help stays instant)
     from speechchurn.batch.options import AnalyzeOptions  # lazy: numpy (--help stays instant)
     from speechchurn.call.audio import AudioOptions, parse_channel_roles  # lazy: numpy (--help stays instant)
+    from speechchurn.call.roles import RoleOptions  # lazy: numpy (--help stays instant)
     from speechchurn.grading_run import GradingOptions  # lazy: numpy, pandas (--help stays instant)
 
     transcribe = TranscribeOptions(
@@ -154,6 +162,7 @@ def analyze(
         workers=workers or (os.cpu_count() or 1),
         executor=executor,
         scheduler=scheduler,
+        roles=RoleOptions(diarize=diarize),
     )
     grading = GradingOptions(rules=rules, as_of=as_of, customers=customers, top=top, timezone=timezone)
     result = _run_analyze(

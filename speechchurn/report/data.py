@@ -32,6 +32,8 @@ from speechchurn.privacy import protect_report_data
 from speechchurn.vocab import (
     CAT_COMPLAINT,
     RISK_HIGH,
+    ROLE_SOURCE_DIARIZED,
+    ROLE_SOURCE_MIXED,
     TIER_ORDER,
     is_customer_kw_column,
     kw_column,
@@ -235,6 +237,22 @@ def headline_figures(data: ReportData) -> dict[str, str]:
     figures["平均静默时长"] = fmt(col(calls, "non_talk_s").mean(), 1, " 秒")
     figures["高流失风险客户"] = f"{int((col(callers, 'churn_risk', '') == RISK_HIGH).sum()):,}"
     figures["处理失败文件"] = f"{len(data.errors):,}"
+    figures.update(role_figures(calls))
+    return figures
+
+
+def role_figures(calls: pd.DataFrame) -> dict[str, str]:
+    """Mono calls only: how many got roles by voice (and how sure), how many stayed mixed."""
+    source = col(calls, "role_source", "")
+    confidence = pd.to_numeric(col(calls, "role_confidence"), errors="coerce")
+    figures = {}
+    diarized = source == ROLE_SOURCE_DIARIZED
+    if diarized.any():
+        figures["单声道·按声音分角色"] = (
+            f"{int(diarized.sum()):,} 通，平均置信度 {confidence[diarized].mean():.0%}"
+        )
+    if (source == ROLE_SOURCE_MIXED).any():
+        figures["单声道·未分角色"] = f"{int((source == ROLE_SOURCE_MIXED).sum()):,} 通"
     return figures
 
 
