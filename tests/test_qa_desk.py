@@ -18,6 +18,7 @@ from desk_support import analyze_samples
 from qa_support import drop_qa_results, iso_week
 from typer.testing import CliRunner
 
+from benchmarks.serve_load import free_port
 from speechchurn import outputs
 
 pytest.importorskip("starlette.testclient")
@@ -278,8 +279,14 @@ def test_appeals_rescore_with_the_form_serve_was_given(out, custom_scored, monke
     from speechchurn.cli import app as cli_app
 
     started = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: started.update(app=app))
+
+    def run(server, sockets=None):  # the desk's socket is bound; the server itself is not started
+        started.update(app=server.config.app)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     args = ["serve", str(out), "--audio-root", str(SAMPLES), "--qa-form", str(custom_scored)]
+    args += ["--port", str(free_port())]
     assert CliRunner().invoke(cli_app, args).exit_code == 0
     client = TestClient(started["app"], base_url="http://127.0.0.1")
     call_id = _call_id(client, _qa_calls(out)[0]["file"])
