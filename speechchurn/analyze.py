@@ -17,10 +17,11 @@ from speechchurn.batch.options import AnalyzeOptions
 from speechchurn.batch.pipeline import Progress, RunProfile, run_batch
 from speechchurn.batch.store import store_lock
 from speechchurn.batch.worker import Failure
-from speechchurn.grading_run import GradingOptions, run_grading
+from speechchurn.errors import ConfigError
+from speechchurn.grading_run import GradingOptions, last_options, last_privacy, run_grading
 from speechchurn.privacy import PrivacyOptions
 from speechchurn.qa.form import load_form
-from speechchurn.qa.run import run_qa
+from speechchurn.qa.run import QAResult, run_qa
 
 
 @dataclass(frozen=True)
@@ -89,4 +90,28 @@ def analyze(
     )
 
 
-__all__ = ["AnalyzeOptions", "AnalyzeResult", "GradingOptions", "Progress", "analyze"]
+def rescore_qa(
+    out_dir: Path, qa_form: Path | None = None, privacy: PrivacyOptions | None = None, wait: bool = False
+) -> QAResult:
+    """`speechchurn qa`: every stored call scored again with `qa_form`, then the last grading run again,
+    so that callers.csv carries the new QA columns and every output is as protected as `analyze` left
+    it (its redaction kept on; its caller hashing needs the same salt, checked before anything is
+    written)."""
+    out_dir = Path(out_dir)
+    privacy = privacy or PrivacyOptions()
+    redacted, hashed = last_privacy(out_dir)
+    if hashed and not privacy.caller_salt:
+        raise ConfigError(
+            f"{out_dir}: the outputs were written with --hash-callers; pass the same --hash-callers SALT "
+            "so that the QA results are written hashed too (nothing was written)"
+        )
+    privacy = dataclasses.replace(privacy, redact=privacy.redact or redacted)
+    form = load_form(qa_form)
+    with store_lock(out_dir, "qa", wait):
+        result = run_qa(out_dir, form)
+        last = last_options(out_dir)
+        run_grading(out_dir, dataclasses.replace(last, privacy=privacy, privacy_tables=None, reports=True))
+    return result
+
+
+__all__ = ["AnalyzeOptions", "AnalyzeResult", "GradingOptions", "Progress", "analyze", "rescore_qa"]

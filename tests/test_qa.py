@@ -382,3 +382,29 @@ def test_analyze_scores_every_call(tmp_path, calls_dir, fake_engine):
     assert len(calls) == 3 and calls["qa_apology"].eq(0).all() and calls["qa_greeting"].eq(0).all()
     callers = outputs.read_csv(out / "callers.csv")
     assert not math.isnan(callers["qa_score_min"].max())
+
+
+def test_qa_command_regrades_and_keeps_the_last_runs_protection(golden_out, tmp_path):
+    """`speechchurn qa` re-grades (callers.csv's QA columns) and refuses hashed outputs without the salt."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from speechchurn.cli import app as cli_app
+    from speechchurn.grading_run import GradingOptions, run_grading
+    from speechchurn.privacy import PrivacyOptions
+
+    out = golden_out
+    assert not (out / "callers.csv").exists()
+    result = CliRunner().invoke(cli_app, ["qa", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "qa_score_min" in (out / "callers.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    hashed = tmp_path / "hashed"
+    shutil.copytree(out, hashed)
+    run_grading(hashed, GradingOptions(privacy=PrivacyOptions(caller_salt="pepper"), privacy_tables=None))
+    before = (hashed / "qa_calls.csv").read_bytes()
+    refused = CliRunner().invoke(cli_app, ["qa", str(hashed), "-q"])
+    assert refused.exit_code == 2 and "--hash-callers" in refused.output
+    assert (hashed / "qa_calls.csv").read_bytes() == before
+    agreed = CliRunner().invoke(cli_app, ["qa", str(hashed), "-q", "--hash-callers", "pepper"])
+    assert agreed.exit_code == 0, agreed.output
