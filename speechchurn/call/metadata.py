@@ -149,7 +149,7 @@ def get_tz(tz: str | ZoneInfo | None) -> ZoneInfo:
     name = tz or DEFAULT_TZ
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # tzdata: a folder name, a name too long
         raise ConfigError(f"unknown timezone {name!r} (use an IANA name such as {DEFAULT_TZ})") from e
 
 

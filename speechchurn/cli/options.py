@@ -164,7 +164,7 @@ def parse_timezone(value: str) -> str:
 
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # tzdata: a folder name, a name too long
         raise typer.BadParameter(
             f"unknown timezone {value!r} (use an IANA name such as {DEFAULT_TIMEZONE})"
         ) from e
