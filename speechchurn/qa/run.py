@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from speechchurn.outputs import QA_AGENTS_CSV, QA_CALLS_CSV, QA_WEEKLY_CSV
+from speechchurn.outputs import QA_EVIDENCE_KIND as EVIDENCE_KIND
 from speechchurn.qa.form import QAForm, load_form
 from speechchurn.qa.score import CallScore, CriterionResult, matcher_for, score_call, with_results
 from speechchurn.schema import Segment
@@ -37,7 +38,6 @@ from speechchurn.vocab import QA_AUTO_FAILED_COLUMN, QA_FAILED_COLUMN, QA_REVIEW
 
 log = logging.getLogger("speechchurn")
 
-EVIDENCE_KIND = "qa"  # evidence.jsonl `kind` of QA rows (keyword rows have no `kind`)
 CALL_COLUMNS = (
     "file",
     "agent",
